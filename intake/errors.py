@@ -1,0 +1,70 @@
+"""Error pages: clear, generic, never a stack trace; each carries a correlation id."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+import uuid
+from collections.abc import Callable
+
+from flask import Flask, render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("intake.errors")
+
+# Views that can show their form again after an expired or missing CSRF token, keeping the
+# user's text (security.md §5 row 25).
+RESUBMIT_VIEWS: dict[str, Callable[[], tuple[str, int]]] = {}
+
+MESSAGES = {
+    400: _l("The request could not be understood. Please go back and try again."),
+    403: _l("You do not have access to this page."),
+    404: _l("We could not find that page."),
+    405: _l("That action is not allowed here."),
+    409: _l("This submission conflicts with an earlier one."),
+    413: _l(
+        "What you sent is too large. Attach fewer or smaller files (each at most the size shown "
+        "on the form) and try again."
+    ),
+    429: _l("Too many requests. Please wait a moment and try again."),
+    503: _l("The service is briefly unavailable. Nothing was saved; please try again shortly."),
+}
+
+
+def _render_error(code: int, correlation_id: str | None = None) -> tuple[str, int]:
+    message = MESSAGES.get(code, _l("Something went wrong on our side."))
+    return render_template(
+        "errors/error.html", code=code, message=message, correlation_id=correlation_id
+    ), code
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf_error(error: CSRFError) -> tuple[str, int]:
+        log.warning("csrf_failure endpoint=%s", request.endpoint)
+        resubmit = RESUBMIT_VIEWS.get(request.endpoint or "")
+        if resubmit is not None:
+            return resubmit()
+        return _render_error(400)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
+        code = error.code or 500
+        if code in (301, 302, 303, 307, 308):
+            return error
+        return _render_error(code)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> tuple[str, int]:
+        correlation_id = uuid.uuid4().hex[:12]
+        # The type and the stack only: exception text can carry submitted values.
+        log.error(
+            "unhandled_error id=%s type=%s endpoint=%s\n%s",
+            correlation_id,
+            type(error).__name__,
+            request.endpoint,
+            "".join(traceback.format_tb(error.__traceback__)),
+        )
+        return _render_error(500, correlation_id)

@@ -1,0 +1,222 @@
+"""Thin views: validate, call the service, Post/Redirect/Get."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from flask import (
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from werkzeug.datastructures import FileStorage
+from werkzeug.wrappers import Response
+
+from intake.domain.files import UploadError, check_upload
+from intake.domain.reference import format_reference
+from intake.errors import RESUBMIT_VIEWS
+from intake.extensions import db, limiter
+from intake.forms.referral import DOCUMENT_SLOTS, REQUIRED_FIELDS, SECTIONS, ReferralForm
+from intake.forms.validators import MESSAGES_FOR_UPLOAD_ERRORS
+from intake.public import bp
+from intake.services import health
+from intake.services.db import is_database_unavailable
+from intake.services.referrals import Submission, SubmissionConflict, UploadedFile, submit_referral
+from intake.services.uploads import UploadStoreError
+
+log = logging.getLogger("intake.public")
+
+MULTI_VALUED = {"genetics", "relapse_sites"} | {f"doc_{slot}" for slot, _label in DOCUMENT_SLOTS}
+
+
+def _referral_limit() -> str:
+    return str(current_app.config["REFERRAL_RATE_LIMIT"])
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("public/index.html")
+
+
+@bp.route("/refer", methods=["GET", "POST"])
+@limiter.limit(_referral_limit, methods=["POST"])
+def refer() -> Response | tuple[str, int] | str:
+    form = ReferralForm()
+    if request.method == "GET":
+        form.submission_id.data = str(uuid.uuid4())
+        return _render_form(form)
+
+    problems: list[str] = []
+    duplicated = [key for key in request.form if len(request.form.getlist(key)) > 1]
+    if any(key not in MULTI_VALUED for key in duplicated):
+        log.warning("rejected_submission reason=duplicate_parameters")
+        problems.append(_("Some fields were sent more than once. Check the form and submit again."))
+    if form.website.data:
+        log.warning("rejected_submission reason=honeypot")
+        abort(400)
+    if not _valid_submission_id(form.submission_id.data):
+        form.submission_id.data = str(uuid.uuid4())
+
+    fields_ok = form.validate_on_submit()
+    files = _collect_files(form)
+    if problems or not fields_ok or files is None:
+        log.info("rejected_submission reason=validation fields=%s", sorted(form.errors))
+        return _render_form(form, problems=problems, status=422)
+
+    submission = Submission(
+        submission_id=form.submission_id.data,
+        answers=form.answers(),
+        files=files,
+        language=_locale(),
+    )
+    try:
+        referral, _created = submit_referral(submission)
+    except SubmissionConflict:
+        form.submission_id.data = str(uuid.uuid4())
+        return _render_form(
+            form,
+            problems=[
+                _(
+                    "This form was already submitted with different answers. Check the form "
+                    "and submit it again to create a new referral."
+                )
+            ],
+            status=409,
+        )
+    except UploadStoreError:
+        log.error("upload_store_unavailable")
+        return _render_form(
+            form,
+            problems=[_("We could not store your files just now. Nothing was saved; try again.")],
+            status=503,
+        )
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        db.session.rollback()
+        log.error("database_unavailable_at_submit")
+        return _render_form(
+            form,
+            problems=[
+                _(
+                    "We could not save your referral just now. Nothing was saved. Your answers "
+                    "are below; please submit again in a minute (files must be attached again)."
+                )
+            ],
+            status=503,
+        )
+    session["confirmed_reference"] = referral.reference
+    return redirect(url_for("public.referral_submitted"), code=303)
+
+
+@bp.get("/refer/submitted")
+def referral_submitted() -> Response | str:
+    reference = session.get("confirmed_reference")
+    if not reference:
+        return redirect(url_for("public.refer"))
+    return render_template("public/submitted.html", reference=format_reference(reference))
+
+
+def _render_form(
+    form: ReferralForm, problems: list[str] | None = None, status: int = 200
+) -> tuple[str, int]:
+    return render_template(
+        "public/refer.html",
+        form=form,
+        sections=SECTIONS,
+        document_slots=[(f"doc_{slot}", label) for slot, label in DOCUMENT_SLOTS],
+        required_fields=REQUIRED_FIELDS,
+        problems=problems or [],
+        max_upload_mb=current_app.config["MAX_UPLOAD_MB"],
+        max_files=current_app.config["MAX_UPLOAD_FILES"],
+    ), status
+
+
+def _resubmit_after_csrf_failure() -> tuple[str, int]:
+    """The session or token expired: show the form again with what the user typed."""
+    form = ReferralForm(meta={"csrf": True})
+    if not _valid_submission_id(form.submission_id.data):
+        form.submission_id.data = str(uuid.uuid4())
+    return _render_form(
+        form,
+        problems=[
+            _(
+                "Your session expired before the form was sent, so nothing was saved. Your "
+                "answers are below: check them, attach any files again and submit."
+            )
+        ],
+        status=400,
+    )
+
+
+RESUBMIT_VIEWS["public.refer"] = _resubmit_after_csrf_failure
+
+
+def _valid_submission_id(value: Any) -> bool:
+    try:
+        return str(uuid.UUID(str(value))) == str(value)
+    except ValueError:
+        return False
+
+
+def _collect_files(form: ReferralForm) -> list[UploadedFile] | None:
+    """Read and check every attached file; None (with field errors) if any is refused."""
+    config = current_app.config
+    max_bytes = config["MAX_UPLOAD_MB"] * 1024 * 1024
+    accepted: list[UploadedFile] = []
+    ok = True
+    count = 0
+    for slot, _label in DOCUMENT_SLOTS:
+        field = getattr(form, f"doc_{slot}")
+        uploads: list[FileStorage] = [
+            f for f in request.files.getlist(field.name) if f and (f.filename or f.content_length)
+        ]
+        for upload in uploads:
+            count += 1
+            data = upload.stream.read(max_bytes + 1)
+            filename = upload.filename or "document"
+            try:
+                mime, display_name = check_upload(data, filename, max_bytes=max_bytes)
+            except UploadError as exc:
+                message = MESSAGES_FOR_UPLOAD_ERRORS[exc.code]
+                field.errors = [
+                    *field.errors,
+                    str(message).format(name=_display(filename), mb=config["MAX_UPLOAD_MB"]),
+                ]
+                ok = False
+                continue
+            accepted.append(UploadedFile(slot, display_name, mime, data))
+    if count > config["MAX_UPLOAD_FILES"]:
+        form.doc_other.errors = [
+            *form.doc_other.errors,
+            _("Attach at most %(count)d files in all.", count=config["MAX_UPLOAD_FILES"]),
+        ]
+        ok = False
+    return accepted if ok else None
+
+
+def _display(filename: str) -> str:
+    from intake.domain.files import safe_display_name
+
+    return safe_display_name(filename)
+
+
+def _locale() -> str:
+    from flask_babel import get_locale
+
+    return str(get_locale() or "en")
+
+
+@bp.get("/healthz")
+@limiter.exempt
+def healthz() -> tuple[Response, int]:
+    report = health.report(current_app.config)
+    return jsonify(report), 200 if report["ok"] else 503

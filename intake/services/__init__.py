@@ -1,0 +1,1 @@
+"""Use cases: no request objects here; each function is one transaction."""

@@ -1,0 +1,211 @@
+"""PHI-free emails, at most one per (case, kind), delivered at least once.
+
+A notification row moves pending → sending → sent, or → retry (with a growing, jittered gap)
+and finally → failed with a dead letter and an alert. The Message-ID is derived from the row,
+so the one duplicate that can still happen (a worker killed after the SMTP server accepted the
+message but before the row was marked sent) carries the same Message-ID and can be recognised.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from intake.domain.reference import format_reference
+from intake.extensions import db
+from intake.models import DeadLetter, Notification, Referral, TimelineEvent, utcnow
+from intake.services import alerts, mail, outbox
+from intake.services.routing import recipients_for
+
+log = logging.getLogger("intake.notifications")
+
+COORDINATOR_NEW = "coordinator_new_case"
+REFERRER_ACK = "referrer_acknowledgement"
+
+
+def ensure_notification(
+    referral: Referral, kind: str, recipients: list[str], language: str = "en"
+) -> Notification:
+    """Create the notification and its outbox event, unless the case already has one."""
+    existing = db.session.scalar(
+        sa.select(Notification).where(
+            Notification.referral_id == referral.id, Notification.kind == kind
+        )
+    )
+    if existing is not None:
+        return existing
+    notification_id = str(uuid.uuid4())
+    host = urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname or "intake.local"
+    notification = Notification(
+        id=notification_id,
+        referral_id=referral.id,
+        kind=kind,
+        recipients=recipients,
+        language=language,
+        message_id=f"<{kind}.{notification_id}@{host}>",
+    )
+    db.session.add(notification)
+    outbox.add_event(db.session, "notify.send", notification_id)
+    return notification
+
+
+def coordinator_recipients(referral: Referral) -> list[str]:
+    return recipients_for(referral.kind, referral.triage_priority) or list(
+        current_app.config["COORDINATOR_EMAILS"]
+    )
+
+
+def render(notification: Notification, referral: Referral) -> mail.OutgoingEmail:
+    """Reference, priority, due time and a link: never a name, DOB, diagnosis or category."""
+    config = current_app.config
+    reference = format_reference(referral.reference)
+    base = config["PUBLIC_BASE_URL"]
+    context: dict[str, Any] = {
+        "reference": reference,
+        "priority": referral.triage_priority,
+        "due_at": referral.review_due_at or referral.ack_due_at,
+        "case_url": f"{base}/coordinator/referrals/{referral.reference}",
+        "status_url": f"{base}/status",
+        "program_name": config["PROGRAM_NAME"],
+        "urgent_phone": config["URGENT_PHONE"],
+        "program_tz": config["PROGRAM_TZ"],
+    }
+    with force_locale(notification.language):
+        if notification.kind == COORDINATOR_NEW:
+            subject = _("New referral waiting: %(reference)s (%(priority)s)", **context)
+        elif notification.kind == REFERRER_ACK:
+            subject = _("Referral received: %(reference)s", reference=reference)
+        else:
+            raise ValueError(f"unknown notification kind {notification.kind}")
+        text = render_template(f"email/{notification.kind}.txt", **context)
+        html = render_template(f"email/{notification.kind}.html", **context)
+    return mail.OutgoingEmail(
+        to=tuple(notification.recipients),
+        subject=subject,
+        text=text,
+        html=html,
+        message_id=notification.message_id,
+    )
+
+
+def _claim(notification_id: str) -> tuple[bool, bool]:
+    """Take the row for sending. Returns (claimed, previous attempt may have been delivered)."""
+    now = utcnow()
+    claim_until = now + timedelta(seconds=current_app.config["CLAIM_SECONDS"])
+    stale_sending = sa.and_(Notification.status == "sending", Notification.claimed_until < now)
+    row = db.session.execute(
+        sa.select(Notification.status).where(Notification.id == notification_id)
+    ).first()
+    was_stale = bool(row and row.status == "sending")
+    result = db.session.execute(
+        sa.update(Notification)
+        .where(
+            Notification.id == notification_id,
+            sa.or_(
+                sa.and_(
+                    Notification.status.in_(("pending", "retry")),
+                    sa.or_(
+                        Notification.next_attempt_at.is_(None),
+                        Notification.next_attempt_at <= now,
+                    ),
+                ),
+                stale_sending,
+            ),
+        )
+        .values(status="sending", claimed_until=claim_until, attempts=Notification.attempts + 1)
+    )
+    db.session.commit()
+    return bool(getattr(result, "rowcount", 0)), was_stale
+
+
+def deliver(notification_id: str) -> str:
+    """Send one notification if it is due; safe to call any number of times."""
+    claimed, maybe_duplicate = _claim(notification_id)
+    if not claimed:
+        return "skipped"
+    notification = db.session.get(Notification, notification_id)
+    if notification is None:
+        return "missing"
+    referral = db.session.get(Referral, notification.referral_id)
+    assert referral is not None
+    if maybe_duplicate:
+        log.warning(
+            "duplicate_risk notification=%s message_id=%s: an earlier attempt was interrupted "
+            "and may have been delivered",
+            notification.id,
+            notification.message_id,
+        )
+    email = render(notification, referral)
+    try:
+        mail.send(email, current_app.config)
+    except mail.TransientMailError as exc:
+        return _record_failure(notification, referral, str(exc))
+    notification.status = "sent"
+    notification.sent_at = utcnow()
+    notification.claimed_until = None
+    notification.last_error = None
+    db.session.add(
+        TimelineEvent(
+            referral_id=referral.id,
+            action="email_sent",
+            detail={"notification": notification.kind, "attempts": notification.attempts},
+        )
+    )
+    db.session.commit()
+    return "sent"
+
+
+def retry_delay(attempts: int) -> float:
+    """Exponential backoff with full jitter, capped below the broker's visibility timeout."""
+    cap = current_app.config["RETRY_BACKOFF_MAX"]
+    base = min(cap, 2 ** max(attempts, 1))
+    return float(base / 2 + random.random() * base / 2)  # noqa: S311
+
+
+def _record_failure(notification: Notification, referral: Referral, error: str) -> str:
+    notification.last_error = error[:200]
+    notification.claimed_until = None
+    if notification.attempts >= current_app.config["NOTIFY_MAX_ATTEMPTS"]:
+        notification.status = "failed"
+        notification.next_attempt_at = None
+        db.session.add(
+            DeadLetter(task_name="notify.send", args=[notification.id], error=error[:200])
+        )
+        db.session.add(
+            TimelineEvent(
+                referral_id=referral.id,
+                action="email_failed",
+                detail={"notification": notification.kind, "attempts": notification.attempts},
+            )
+        )
+        alerts.raise_alert(
+            code="notification_failed",
+            dedupe_key=f"notification_failed:{notification.id}",
+            referral_id=referral.id,
+            message=(
+                f"Email '{notification.kind}' for case {format_reference(referral.reference)} "
+                f"failed after {notification.attempts} attempts."
+            ),
+        )
+        db.session.commit()
+        return "failed"
+    delay = retry_delay(notification.attempts)
+    notification.status = "retry"
+    notification.next_attempt_at = utcnow() + timedelta(seconds=delay)
+    db.session.commit()
+    log.info(
+        "notification_retry notification=%s attempts=%s delay=%.1fs",
+        notification.id,
+        notification.attempts,
+        delay,
+    )
+    return f"retry:{delay:.3f}"

@@ -1,0 +1,343 @@
+"""Referral use cases: submit (one transaction with its outbox rows), triage, reconcile."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from intake.domain import statuses
+from intake.domain.calendar import BusinessCalendar, parse_holidays
+from intake.domain.inputs import normalize_person_key
+from intake.domain.reference import new_reference
+from intake.domain.triage import Thresholds, TriageInput, triage
+from intake.extensions import db
+from intake.models import DeadLetter, Document, Notification, Referral, TimelineEvent, utcnow
+from intake.services import alerts, notifications, outbox, uploads
+
+log = logging.getLogger("intake.referrals")
+
+TRIAGE_MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    slot: str
+    display_name: str
+    mime_type: str
+    data: bytes
+
+
+@dataclass
+class Submission:
+    submission_id: str
+    answers: dict[str, Any]
+    files: list[UploadedFile] = field(default_factory=list)
+    language: str = "en"
+
+    def payload_hash(self) -> str:
+        digest = hashlib.sha256(json.dumps(self.answers, sort_keys=True, default=str).encode())
+        for upload in sorted(self.files, key=lambda f: (f.slot, f.display_name)):
+            digest.update(upload.slot.encode() + hashlib.sha256(upload.data).digest())
+        return digest.hexdigest()
+
+
+class SubmissionConflict(Exception):
+    """The submission id was used before with a different payload (Stripe semantics: 409)."""
+
+
+def find_by_submission(submission_id: str) -> Referral | None:
+    return db.session.scalar(sa.select(Referral).where(Referral.submission_id == submission_id))
+
+
+def submit_referral(submission: Submission) -> tuple[Referral, bool]:
+    """Store a referral, its documents and its outbox rows in one transaction.
+
+    Returns (referral, created). A repeated submission id returns the original referral.
+    """
+    payload_hash = submission.payload_hash()
+    existing = find_by_submission(submission.submission_id)
+    if existing is not None:
+        return _same_or_conflict(existing, payload_hash), False
+
+    config = current_app.config
+    answers = submission.answers
+    referral = Referral(
+        reference=new_reference(),
+        submission_id=submission.submission_id,
+        payload_hash=payload_hash,
+        kind="physician_referral",
+        status="received",
+        patient_given_name=answers["patient_given_name"],
+        patient_family_name=answers["patient_family_name"],
+        patient_dob=date.fromisoformat(answers["patient_dob"]),
+        person_key=normalize_person_key(
+            answers["patient_given_name"], answers["patient_family_name"], answers["patient_dob"]
+        ),
+        disease=answers["disease"],
+        referrer_name=answers["referrer_name"],
+        referrer_email=answers["referrer_email"],
+        referrer_npi=answers.get("referrer_npi") or None,
+        preferred_language=submission.language,
+        answers=answers,
+    )
+    stored: list[str] = []
+    try:
+        for upload in submission.files:
+            blob = uploads.store(upload.data, config)
+            stored.append(blob.storage_key)
+            referral.documents.append(
+                Document(
+                    id=str(uuid.uuid4()),
+                    slot=upload.slot,
+                    display_name=upload.display_name,
+                    mime_type=upload.mime_type,
+                    size_bytes=blob.size_bytes,
+                    sha256=blob.sha256,
+                    storage_key=blob.storage_key,
+                    key_id=blob.key_id,
+                )
+            )
+        db.session.add(referral)
+        db.session.flush()
+        referral.events.append(
+            TimelineEvent(action="created", to_status="received", detail={"source": "web_form"})
+        )
+        outbox.add_event(db.session, "referrals.triage", referral.id)
+        notifications.ensure_notification(
+            referral,
+            notifications.REFERRER_ACK,
+            [referral.referrer_email],
+            language=submission.language,
+        )
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        uploads.discard(stored, config)
+        existing = find_by_submission(submission.submission_id)
+        if existing is None:
+            raise
+        return _same_or_conflict(existing, payload_hash), False
+    except BaseException:
+        db.session.rollback()
+        uploads.discard(stored, config)
+        raise
+    log.info("referral_created id=%s documents=%s", referral.id, len(submission.files))
+    return referral, True
+
+
+def _same_or_conflict(existing: Referral, payload_hash: str) -> Referral:
+    if existing.payload_hash != payload_hash:
+        raise SubmissionConflict(existing.submission_id)
+    return existing
+
+
+def program_calendar() -> BusinessCalendar:
+    config = current_app.config
+    return BusinessCalendar(
+        tz=config["PROGRAM_TZ"],
+        day_start=time.fromisoformat(config["BUSINESS_DAY_START"]),
+        day_end=time.fromisoformat(config["BUSINESS_DAY_END"]),
+        holidays=parse_holidays(config["HOLIDAYS"]),
+    )
+
+
+def triage_thresholds() -> Thresholds:
+    """Defaults from the rules module, overridden by TRIAGE_* settings."""
+    defaults = Thresholds()
+    overrides = {
+        name: type(getattr(defaults, name))(value)
+        for name, value in current_app.config["TRIAGE_OVERRIDES"].items()
+        if hasattr(defaults, name)
+    }
+    return dataclasses.replace(defaults, **overrides)
+
+
+def _opt_date(value: Any) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _opt_int(value: Any) -> int | None:
+    return int(value) if value not in (None, "") else None
+
+
+def _opt_float(value: Any) -> float | None:
+    return float(value) if value not in (None, "") else None
+
+
+def _answer(value: Any) -> Any:
+    return value if value in ("yes", "no", "unknown") else None
+
+
+def triage_input(referral: Referral) -> TriageInput:
+    """Map stored answers onto the pure triage module's input."""
+    a = referral.answers
+    slots = {document.slot for document in referral.documents}
+    genetics = set(a.get("genetics") or [])
+    return TriageInput(
+        kind=referral.kind,  # type: ignore[arg-type]
+        received_at=referral.created_at,
+        date_of_birth=referral.patient_dob,
+        disease=referral.disease,
+        cd19_status=a.get("cd19_status") or None,
+        cd22_status=a.get("cd22_status") or None,
+        primary_refractory=_answer(a.get("primary_refractory")),
+        marrow_relapse_count=_opt_int(a.get("marrow_relapse_count")),
+        relapse_sites=frozenset(a.get("relapse_sites") or []),
+        had_hsct=_answer(a.get("had_hsct")),
+        hsct_date=_opt_date(a.get("hsct_date")),
+        relapse_date=_opt_date(a.get("relapse_date")),
+        ph_positive="ph_positive" in genetics,
+        tki_lines_failed=_opt_int(a.get("tki_lines_failed")),
+        prior_car_t=_answer(a.get("prior_car_t")),
+        prior_gene_therapy=_answer(a.get("prior_gene_therapy")),
+        blinatumomab_nonresponse=a.get("blinatumomab_response") == "no_response",
+        marrow_blasts_pct=_opt_float(a.get("marrow_blasts_pct")),
+        rising_peripheral_blasts=bool(a.get("rising_peripheral_blasts")),
+        mrd_result=a.get("mrd_result") or None,
+        cns_status=a.get("cns_status") or None,
+        new_cns_symptoms=bool(a.get("new_cns_symptoms")),
+        performance_score=_opt_int(a.get("performance_score")),
+        uncontrolled_infection=_answer(a.get("uncontrolled_infection")),
+        hiv_hbv_hcv=_answer(a.get("hiv_hbv_hcv")),
+        gvhd_grade=_opt_int(a.get("gvhd_grade")),
+        systemic_immunosuppression=_answer(a.get("systemic_immunosuppression")),
+        dli_date=_opt_date(a.get("dli_date")),
+        pregnancy=_answer(a.get("pregnancy")),
+        inpatient=bool(a.get("inpatient")),
+        icu=bool(a.get("icu")),
+        down_syndrome=bool(a.get("down_syndrome")),
+        referrer_marked_urgent=bool(a.get("urgent")),
+        urgency_reason=a.get("urgency_reason") or "",
+        has_flow_report="flow_cytometry" in slots,
+        has_oncologist_contact=True,
+    )
+
+
+def run_triage(referral_id: int) -> str:
+    """Triage a received referral and queue the coordinators' email. Idempotent."""
+    referral = _lock_referral(referral_id)
+    if referral is None:
+        return "missing"
+    if referral.triaged_at is not None:
+        db.session.rollback()
+        return "already_triaged"
+    referral.triage_attempts += 1
+    if referral.triage_attempts > TRIAGE_MAX_ATTEMPTS:
+        _dead_letter_triage(referral)
+        return "dead_lettered"
+    db.session.commit()
+
+    referral = _lock_referral(referral_id)
+    assert referral is not None
+    if referral.triaged_at is not None:
+        db.session.rollback()
+        return "already_triaged"
+    result = triage(triage_input(referral), program_calendar(), triage_thresholds())
+    referral.triage_category = result.category
+    referral.triage_priority = result.priority
+    referral.triage_rules_version = result.rules_version
+    referral.triage_reasons = [
+        {"rule_id": r.rule_id, "code": r.code, "text": r.text} for r in result.reasons
+    ]
+    referral.missing_items = list(result.missing_items)
+    referral.hard_flags = list(result.hard_flags)
+    referral.ack_due_at = result.ack_due_at
+    referral.review_due_at = result.review_due_at
+    referral.triaged_at = utcnow()
+    db.session.add(
+        TimelineEvent(
+            referral_id=referral.id,
+            action="triaged",
+            detail={
+                "priority": result.priority,
+                "rules_version": result.rules_version,
+                "rule_ids": sorted({r.rule_id for r in result.reasons}),
+            },
+        )
+    )
+    if referral.status == "received":
+        statuses.check_transition("received", "under_review", role="system")
+        db.session.add(
+            TimelineEvent(
+                referral_id=referral.id,
+                action="status_changed",
+                from_status="received",
+                to_status="under_review",
+                detail={"reason": "triaged"},
+            )
+        )
+        referral.status = "under_review"
+    notifications.ensure_notification(
+        referral, notifications.COORDINATOR_NEW, notifications.coordinator_recipients(referral)
+    )
+    db.session.commit()
+    return "triaged"
+
+
+def _lock_referral(referral_id: int) -> Referral | None:
+    return db.session.scalar(
+        sa.select(Referral).where(Referral.id == referral_id).with_for_update()
+    )
+
+
+def _dead_letter_triage(referral: Referral) -> None:
+    db.session.add(
+        DeadLetter(task_name="referrals.triage", args=[referral.id], error="too many attempts")
+    )
+    alerts.raise_alert(
+        code="triage_failed",
+        dedupe_key=f"triage_failed:{referral.id}",
+        referral_id=referral.id,
+        message=f"Case id {referral.id} could not be triaged after {TRIAGE_MAX_ATTEMPTS} tries.",
+    )
+    db.session.commit()
+
+
+def reconcile(now: datetime | None = None) -> dict[str, int]:
+    """Decision 6: look at business state, not outbox flags, and re-queue what is stuck."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=current_app.config["RECONCILE_AFTER_SECONDS"])
+    stuck_referrals = db.session.scalars(
+        sa.select(Referral.id).where(
+            Referral.triaged_at.is_(None),
+            Referral.updated_at < cutoff,
+            Referral.triage_attempts <= TRIAGE_MAX_ATTEMPTS,
+        )
+    ).all()
+    for referral_id in stuck_referrals:
+        # Touching updated_at spaces out re-queues of the same case.
+        db.session.execute(
+            sa.update(Referral).where(Referral.id == referral_id).values(updated_at=now)
+        )
+        outbox.add_event(db.session, "referrals.triage", referral_id)
+    stuck_notifications = db.session.scalars(
+        sa.select(Notification).where(
+            Notification.updated_at < cutoff,
+            sa.or_(
+                Notification.status == "pending",
+                sa.and_(Notification.status == "retry", Notification.next_attempt_at <= now),
+                sa.and_(Notification.status == "sending", Notification.claimed_until < now),
+            ),
+        )
+    ).all()
+    for notification in stuck_notifications:
+        notification.updated_at = now
+        outbox.add_event(db.session, "notify.send", notification.id)
+    db.session.commit()
+    if stuck_referrals or stuck_notifications:
+        log.info(
+            "reconcile requeued referrals=%s notifications=%s",
+            len(stuck_referrals),
+            len(stuck_notifications),
+        )
+    return {"referrals": len(stuck_referrals), "notifications": len(stuck_notifications)}

@@ -1,0 +1,49 @@
+"""Who is told about a case: the routing table, seeded from the environment (decision 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from intake.extensions import db
+from intake.models import RoutingRule
+
+CASE_KINDS = ("physician_referral", "second_opinion", "existing_patient_message")
+PRIORITIES = ("P1", "P2", "P3")
+
+
+def seed_routing(config: dict[str, Any]) -> int:
+    """Add the configured addresses for every kind and priority; existing rows are kept."""
+    wanted = [("coordinator", email) for email in config["COORDINATOR_EMAILS"]]
+    wanted += [("lead", email) for email in config["PROGRAM_LEAD_EMAILS"]]
+    wanted += [("oncall", email) for email in config["ONCALL_EMAILS"]]
+    existing = {
+        (rule.kind, rule.priority, rule.role, rule.email)
+        for rule in db.session.scalars(sa.select(RoutingRule))
+    }
+    added = 0
+    for kind in CASE_KINDS:
+        for priority in PRIORITIES:
+            for role, email in wanted:
+                if (kind, priority, role, email) not in existing:
+                    db.session.add(
+                        RoutingRule(kind=kind, priority=priority, role=role, email=email)
+                    )
+                    added += 1
+    db.session.commit()
+    return added
+
+
+def recipients_for(kind: str, priority: str | None, role: str = "coordinator") -> list[str]:
+    rows = db.session.scalars(
+        sa.select(RoutingRule.email)
+        .where(
+            RoutingRule.kind == kind,
+            RoutingRule.priority == (priority or "P3"),
+            RoutingRule.role == role,
+            RoutingRule.active.is_(True),
+        )
+        .order_by(RoutingRule.email)
+    ).all()
+    return list(dict.fromkeys(rows))

@@ -1,0 +1,28 @@
+"""Worker and beat entrypoint: `celery -A workers.celery worker` / `beat`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.signals import task_postrun, worker_process_init
+
+from intake import create_app
+from intake.extensions import db
+
+flask_app = create_app()
+celery_app = flask_app.extensions["celery"]
+app = celery_app
+
+import workers.tasks  # noqa: E402,F401  (registers the tasks)
+
+
+@worker_process_init.connect
+def _dispose_engine_after_fork(**_: Any) -> None:
+    # Connections inherited from the parent must not be shared across forked children.
+    with flask_app.app_context():
+        db.engine.dispose(close=False)
+
+
+@task_postrun.connect
+def _remove_session(**_: Any) -> None:
+    db.session.remove()

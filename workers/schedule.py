@@ -1,0 +1,31 @@
+"""Beat entries: ticks that read due rows from the database and fan out by ID."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def beat_schedule(config: Any) -> dict[str, dict[str, Any]]:
+    sweep = float(config["OUTBOX_SWEEP_SECONDS"])
+    return {
+        "outbox-relay": {
+            "task": "outbox.relay",
+            "schedule": sweep,
+            "options": {"expires": sweep * 2},
+        },
+        "pipeline-reconcile": {
+            "task": "pipeline.reconcile",
+            "schedule": max(sweep * 3, 10.0),
+            "options": {"expires": max(sweep * 3, 10.0)},
+        },
+        "system-heartbeat": {
+            "task": "system.heartbeat",
+            "schedule": 30.0,
+            "options": {"expires": 30.0},
+        },
+        "uploads-gc": {
+            "task": "uploads.gc",
+            "schedule": 3600.0,
+            "options": {"expires": 600.0},
+        },
+    }

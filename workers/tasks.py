@@ -1,0 +1,77 @@
+"""Thin, named tasks: IDs in, a service call, follow-up events relayed right after commit."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from flask import current_app
+from sqlalchemy.exc import DBAPIError
+
+from intake.extensions import db
+from intake.models import Heartbeat, utcnow
+from intake.services import notifications, outbox, referrals, uploads
+
+log = logging.getLogger("workers.tasks")
+
+# Database blips (a PostgreSQL restart) are transient: retry with backoff rather than drop.
+TRANSIENT = (DBAPIError,)
+
+
+@shared_task(
+    name="referrals.triage",
+    bind=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=10,
+)
+def triage_referral(self, referral_id: int) -> str:  # type: ignore[no-untyped-def]
+    db.session.rollback()
+    outcome = referrals.run_triage(int(referral_id))
+    outbox.relay()
+    return outcome
+
+
+@shared_task(
+    name="notify.send",
+    bind=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=10,
+)
+def send_notification(self, notification_id: str) -> str:  # type: ignore[no-untyped-def]
+    outcome = notifications.deliver(str(notification_id))
+    if outcome.startswith("retry:"):
+        delay = float(outcome.split(":", 1)[1])
+        # Attempts are counted in the database, so Celery's own retry budget is not the limit.
+        raise self.retry(countdown=delay, max_retries=None)
+    return outcome
+
+
+@shared_task(name="outbox.relay")
+def relay_outbox() -> int:
+    return outbox.relay()
+
+
+@shared_task(name="pipeline.reconcile")
+def reconcile() -> dict[str, int]:
+    counts = referrals.reconcile()
+    outbox.relay()
+    return counts
+
+
+@shared_task(name="system.heartbeat")
+def heartbeat() -> None:
+    beat = db.session.get(Heartbeat, "worker") or Heartbeat(name="worker")
+    beat.at = utcnow()
+    db.session.add(beat)
+    db.session.commit()
+
+
+@shared_task(name="uploads.gc")
+def collect_upload_orphans() -> int:
+    return uploads.collect_orphans(current_app.config)
