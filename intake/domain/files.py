@@ -85,7 +85,7 @@ def _split_extension(name: str, *, allow_empty_stem: bool = False) -> tuple[str,
 
 def _extension(filename: str) -> str:
     base = re.split(r"[\\/]", filename)[-1].rstrip(" .")
-    return _split_extension(base)[1].lower()
+    return _split_extension(base, allow_empty_stem=True)[1].lower()
 
 
 def safe_display_name(filename: str, *, default_ext: str | None = None) -> str:

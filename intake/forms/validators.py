@@ -58,7 +58,7 @@ MESSAGES: dict[str, LazyString] = {
     "not_finite": _l("Enter a number, for example 12.5."),
     "not_integer": _l("Enter a whole number using digits only, for example 3."),
     "out_of_range": _l("Enter a number between %(lo)s and %(hi)s."),
-    "percent_out_of_range": _l("Enter a percentage between 0 and 100."),
+    "percent": _l("Enter a percentage between 0 and 100, for example 12.5."),
     "bad_npi": _l("Enter the 10-digit NPI, digits only, for example 1234567893."),
     "npi_checksum": _l("Check the NPI: this number is not a valid NPI, so it may contain a typo."),
     "bad_phone": _l(
@@ -76,7 +76,7 @@ MESSAGES: dict[str, LazyString] = {
     "email_homoglyph": _l(
         "This email address mixes letters from different alphabets. Check and retype it."
     ),
-    "bad_icd10": _l("Enter an ICD-10 code such as C91.00: a letter, two characters, then details."),
+    "bad_icd10": _l("Enter an ICD-10 code such as C91.00 or C83.3."),
 }
 
 # Upload error codes (intake.domain.files.UploadError). Format with .format(name=…); the
@@ -194,7 +194,7 @@ class Percent(_Check):
         return inputs.parse_percent(text)
 
     def message(self, code: str) -> str | LazyString:
-        return _message("percent_out_of_range" if code == "out_of_range" else code)
+        return _message("percent" if code in ("out_of_range", "not_number", "not_finite") else code)
 
 
 class BoundedInt(_Check):

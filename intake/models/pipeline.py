@@ -37,7 +37,7 @@ class Notification(Base):
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     referral_id: Mapped[int] = mapped_column(sa.ForeignKey("referral.id"), index=True)
-    kind: Mapped[str] = mapped_column(sa.String(40))
+    kind: Mapped[str] = mapped_column(sa.String(80))
     recipients: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     language: Mapped[str] = mapped_column(sa.String(8), default="en")
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")

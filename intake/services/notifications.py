@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import force_locale
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from intake.domain.reference import format_reference
 from intake.extensions import db
@@ -79,22 +79,50 @@ def render(notification: Notification, referral: Referral) -> mail.OutgoingEmail
         "urgent_phone": config["URGENT_PHONE"],
         "program_tz": config["PROGRAM_TZ"],
     }
+    template, subject = _template_and_subject(notification, context)
     with force_locale(notification.language):
-        if notification.kind == COORDINATOR_NEW:
-            subject = _("New referral waiting: %(reference)s (%(priority)s)", **context)
-        elif notification.kind == REFERRER_ACK:
-            subject = _("Referral received: %(reference)s", reference=reference)
-        else:
-            raise ValueError(f"unknown notification kind {notification.kind}")
-        text = render_template(f"email/{notification.kind}.txt", **context)
-        html = render_template(f"email/{notification.kind}.html", **context)
+        subject_text = str(subject)
+        text = render_template(f"email/{template}.txt", **context)
+        html = render_template(f"email/{template}.html", **context)
     return mail.OutgoingEmail(
         to=tuple(notification.recipients),
-        subject=subject,
+        subject=subject_text,
         text=text,
         html=html,
         message_id=notification.message_id,
     )
+
+
+def _template_and_subject(notification: Notification, context: dict[str, Any]) -> tuple[str, Any]:
+    """Kinds are `<template>` or `status.<event id>.<audience>` (one per status change)."""
+    kind = notification.kind
+    if kind.startswith("status."):
+        _prefix, event_id, audience = kind.split(".", 2)
+        event = db.session.get(TimelineEvent, int(event_id))
+        context["new_status"] = event.to_status if event else None
+        context["audience"] = audience
+        kind = "status_update"
+    subject = SUBJECTS.get(kind)
+    if subject is None:
+        raise ValueError(f"unknown notification kind {notification.kind}")
+    return kind, LazyFormat(subject, context)
+
+
+class LazyFormat:
+    """A subject translated in the notification's language when str() is called."""
+
+    def __init__(self, message: Any, context: dict[str, Any]) -> None:
+        self.message, self.context = message, context
+
+    def __str__(self) -> str:
+        return str(self.message) % self.context
+
+
+SUBJECTS: dict[str, Any] = {
+    COORDINATOR_NEW: _l("New referral waiting: %(reference)s (%(priority)s)"),
+    REFERRER_ACK: _l("Referral received: %(reference)s"),
+    "status_update": _l("Update on request %(reference)s"),
+}
 
 
 def _claim(notification_id: str) -> tuple[bool, bool]:

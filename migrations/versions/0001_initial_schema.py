@@ -130,7 +130,7 @@ def upgrade():
     op.create_table('notification',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('referral_id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('kind', sa.String(length=80), nullable=False),
     sa.Column('recipients', sa.JSON(), nullable=False),
     sa.Column('language', sa.String(length=8), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),

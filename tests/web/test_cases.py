@@ -1,0 +1,108 @@
+"""Service-level tests of triage storage, the status workflow and the emails it queues."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from intake.domain.statuses import TransitionError
+from intake.extensions import db
+from intake.models import Notification, Referral, TimelineEvent
+from intake.services import cases, notifications, referrals
+from tests.referral_data import PHI_VALUES, valid_referral
+from tests.samples import tiny_pdf
+
+
+def submit(client: FlaskClient, **overrides: Any) -> None:
+    data = {"submission_id": "5b8cbe8e-8a7e-4f55-b2cf-0e7b0e8c1d11", **valid_referral(**overrides)}
+    data["doc_flow_cytometry"] = (io.BytesIO(tiny_pdf()), "flow.pdf")
+    assert client.post("/refer", data=data, content_type="multipart/form-data").status_code == 303
+
+
+def only_referral() -> Referral:
+    return db.session.scalars(sa.select(Referral)).one()
+
+
+def test_triage_stores_result_moves_to_review_and_is_idempotent(
+    app: Flask, client: FlaskClient
+) -> None:
+    submit(client, inpatient="y")
+    with app.app_context():
+        referral_id = only_referral().id
+        assert referrals.run_triage(referral_id) == "triaged"
+        assert referrals.run_triage(referral_id) == "already_triaged"
+        referral = only_referral()
+        assert referral.status == "under_review"
+        assert referral.triage_priority == "P1"
+        assert {r["rule_id"] for r in referral.triage_reasons} >= {"R4", "P1"}
+        assert referral.review_due_at is not None and referral.ack_due_at is not None
+        kinds = sorted(db.session.scalars(sa.select(Notification.kind)))
+        assert kinds == [notifications.COORDINATOR_NEW, notifications.REFERRER_ACK]
+        actions = [e.action for e in db.session.scalars(sa.select(TimelineEvent))]
+        assert actions == ["created", "triaged", "status_changed"]
+
+
+def test_incomplete_referral_lists_missing_items(app: Flask, client: FlaskClient) -> None:
+    submit(client, cd19_status="", marrow_blasts_pct="")
+    with app.app_context():
+        referral_id = only_referral().id
+        referrals.run_triage(referral_id)
+        referral = only_referral()
+        assert referral.triage_category == "needs_info"
+        assert {"cd19_status", "marrow_blasts_pct"} <= set(referral.missing_items)
+        assert referral.status == "under_review", "triage never sets needs_info (decision 5)"
+
+
+def test_status_change_queues_phi_free_referrer_email(app: Flask, client: FlaskClient) -> None:
+    submit(client)
+    with app.app_context():
+        referral = only_referral()
+        referrals.run_triage(referral.id)
+        referral = only_referral()
+        with app.test_request_context():
+            cases.change_status(referral, "needs_info", actor="user:1", role="coordinator")
+            db.session.commit()
+            notification = db.session.scalars(
+                sa.select(Notification).where(Notification.kind.like("status.%"))
+            ).one()
+            assert notification.recipients == ["a.okafor@riverside-childrens.org"]
+            email = notifications.render(notification, referral)
+        assert referral.reference[:4] in email.subject
+        for value in PHI_VALUES:
+            assert value not in email.text and value not in (email.html or "")
+            assert value not in email.subject
+        assert "more information" in email.text
+
+
+def test_only_reviewers_decline_with_a_reason(app: Flask, client: FlaskClient) -> None:
+    submit(client)
+    with app.app_context():
+        referral = only_referral()
+        referrals.run_triage(referral.id)
+        referral = only_referral()
+        with pytest.raises(TransitionError):
+            cases.change_status(
+                referral,
+                "declined",
+                actor="user:1",
+                role="coordinator",
+                reason_code="not_eligible_age",
+            )
+        with pytest.raises(TransitionError):
+            cases.change_status(referral, "declined", actor="user:2", role="reviewer")
+        cases.change_status(
+            referral,
+            "declined",
+            actor="user:2",
+            role="reviewer",
+            reason_code="not_eligible_disease",
+        )
+        db.session.commit()
+        assert only_referral().status == "declined"
+        with pytest.raises(TransitionError):
+            cases.change_status(only_referral(), "accepted", actor="user:2", role="reviewer")
