@@ -31,7 +31,7 @@ class OutboxEvent(Base):
 
 
 class Notification(Base):
-    """One email per (case, kind); the uniqueness key is what makes redelivery send nothing twice."""
+    """One email per (case, kind): the unique key makes a redelivered task send nothing twice."""
 
     __tablename__ = "notification"
 

@@ -1,0 +1,1 @@
+"""Flask-WTF forms and their validators."""
