@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.signals import task_postrun, worker_process_init
+from celery.signals import worker_process_init
 
 from intake import create_app
 from intake.extensions import db
@@ -22,7 +22,5 @@ def _dispose_engine_after_fork(**_: Any) -> None:
     with flask_app.app_context():
         db.engine.dispose(close=False)
 
-
-@task_postrun.connect
-def _remove_session(**_: Any) -> None:
-    db.session.remove()
+# No task_postrun session cleanup: FlaskTask runs each task in its own app context, and
+# Flask-SQLAlchemy removes the session when that context ends.
