@@ -78,7 +78,9 @@ def _is_complete(data: bytes, mime: str) -> bool:
 
 def _split_extension(name: str, *, allow_empty_stem: bool = False) -> tuple[str, str]:
     stem, dot, ext = name.rpartition(".")
-    if not dot or not (stem or allow_empty_stem) or not ext or len(ext) > _MAX_EXTENSION or not ext.isalnum():
+    if not dot or not (stem or allow_empty_stem):
+        return name, ""
+    if not ext or len(ext) > _MAX_EXTENSION or not ext.isalnum():
         return name, ""
     return stem, ext
 
