@@ -23,6 +23,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -160,6 +161,11 @@ class CheckboxList(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+def as_choices(pairs: list[Any]) -> list[SelectChoice]:
+    """WTForms 3.3 wants SelectChoice objects; the tables above stay readable pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
 def _name(label: Any, required: bool = False, max_len: int = SHORT) -> StringField:
     first = DataRequired(message=_l("This field is required.")) if required else Optional()
     return StringField(label, validators=[first, SingleLine(max_len)])
@@ -179,14 +185,14 @@ def _choice(label: Any, choices: list[Any], required: bool = False) -> SelectFie
     first = DataRequired(message=_l("Choose one.")) if required else Optional()
     return SelectField(
         label,
-        choices=BLANK + choices,
+        choices=as_choices(BLANK + choices),
         validators=[first],
         validate_choice=True,
     )
 
 
 def _radio(label: Any, choices: list[Any] = YES_NO_UNKNOWN) -> RadioField:
-    return RadioField(label, choices=choices, validators=[Optional()])
+    return RadioField(label, choices=as_choices(choices), validators=[Optional()])
 
 
 class ReferralForm(FlaskForm):
@@ -263,7 +269,7 @@ class ReferralForm(FlaskForm):
         description=_l("For example C91.00"),
         render_kw={"autocomplete": "off"},
     )
-    genetics = CheckboxList(_l("Genetics"), choices=GENETICS, validators=[Optional()])
+    genetics = CheckboxList(_l("Genetics"), choices=as_choices(GENETICS), validators=[Optional()])
     tki_lines_failed = StringField(
         _l("Ph+: number of TKI lines failed"),
         [Optional(), BoundedInt(0, 10)],
@@ -286,7 +292,9 @@ class ReferralForm(FlaskForm):
         [Optional(), BoundedInt(0, 20)],
         render_kw={"inputmode": "numeric"},
     )
-    relapse_sites = CheckboxList(_l("Sites of the latest relapse"), choices=RELAPSE_SITES)
+    relapse_sites = CheckboxList(
+        _l("Sites of the latest relapse"), choices=as_choices(RELAPSE_SITES)
+    )
     relapse_date = _date(_l("Date of the latest relapse"))
     had_hsct = _radio(_l("Allogeneic stem cell transplant (HSCT)"))
     hsct_date = _date(_l("Date of transplant"))
