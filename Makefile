@@ -23,8 +23,9 @@ migrate: install
 	$(BIN)/flask --app intake seed-routing
 
 run: install translations migrate
-	@echo "Intake is starting on http://127.0.0.1:$${PORT:-5000} (mail caught locally: /dev/mail)"
-	$(BIN)/honcho start web worker beat mail
+	@echo "Intake is starting on http://127.0.0.1:$${PORT:-5000}"
+	@$(if $(SMTP_HOST),echo "Mail goes to $(SMTP_HOST)",echo "Mail is caught locally: http://127.0.0.1:$${PORT:-5000}/dev/mail")
+	$(BIN)/honcho start web worker beat $(if $(SMTP_HOST),,mail)
 
 test: install translations
 	$(BIN)/pytest

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import time
 import uuid
 from pathlib import Path
@@ -33,7 +34,7 @@ def main() -> None:
     config = load_config()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(config["SMTP_PORT"]))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("MAIL_SINK_PORT", 8025)))
     parser.add_argument("--folder", default=config["MAIL_SINK_DIR"])
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

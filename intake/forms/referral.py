@@ -181,13 +181,16 @@ def _date(label: Any, required: bool = False, description: Any = "") -> StringFi
     )
 
 
-def _choice(label: Any, choices: list[Any], required: bool = False) -> SelectField:
+def _choice(
+    label: Any, choices: list[Any], required: bool = False, default: str | None = None
+) -> SelectField:
     first = DataRequired(message=_l("Choose one.")) if required else Optional()
     return SelectField(
         label,
         choices=as_choices(BLANK + choices),
         validators=[first],
         validate_choice=True,
+        default=default,
     )
 
 
@@ -203,7 +206,7 @@ class ReferralForm(FlaskForm):
     # Referrer
     referrer_name = _name(_l("Your full name"), required=True, max_len=MEDIUM)
     referrer_credentials = _choice(_l("Credentials"), CREDENTIALS)
-    referrer_country = _choice(_l("Country of practice"), COUNTRIES, required=True)
+    referrer_country = _choice(_l("Country of practice"), COUNTRIES, required=True, default="US")
     referrer_npi = StringField(
         _l("NPI (National Provider Identifier)"),
         validators=[Optional(), Npi()],
