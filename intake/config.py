@@ -145,6 +145,7 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "OUTBOX_SWEEP_SECONDS": _float(env, "OUTBOX_SWEEP_SECONDS", 5.0),
         "RECONCILE_AFTER_SECONDS": _int(env, "RECONCILE_AFTER_SECONDS", 60),
         "NOTIFY_MAX_ATTEMPTS": _int(env, "NOTIFY_MAX_ATTEMPTS", 8),
+        "ACK_DAILY_CAP": _int(env, "ACK_DAILY_CAP", 25),
         "RETRY_BACKOFF_MAX": _int(env, "RETRY_BACKOFF_MAX", 600),
         "CLAIM_SECONDS": _int(env, "CLAIM_SECONDS", 120),
         "RELAY_IN_PROCESS": _bool(env.get("RELAY_IN_PROCESS"), True),
@@ -160,6 +161,18 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": intake_env == "production",
         "WTF_CSRF_TIME_LIMIT": 4 * 3600,
+        # --- coordinator workspace (issue 4) ---
+        "STAFF_IDLE_MINUTES": _int(env, "STAFF_IDLE_MINUTES", 15),
+        "STAFF_ABSOLUTE_HOURS": _int(env, "STAFF_ABSOLUTE_HOURS", 12),
+        "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 5),
+        "LOGIN_LOCKOUT_MINUTES": _int(env, "LOGIN_LOCKOUT_MINUTES", 15),
+        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "QUEUE_PAGE_SIZE": _int(env, "QUEUE_PAGE_SIZE", 50),
+        "INFO_LINK_DAYS": _int(env, "INFO_LINK_DAYS", 14),
+        "INFO_REMINDER_HOURS": _float(env, "INFO_REMINDER_HOURS", 72.0),
+        "INFO_MAX_REMINDERS": _int(env, "INFO_MAX_REMINDERS", 3),
+        "STAFF_SWEEP_SECONDS": _float(env, "STAFF_SWEEP_SECONDS", 60.0),
+        # --- end coordinator workspace ---
         # i18n
         "LANGUAGES": ["en", "es"],
         "BABEL_DEFAULT_LOCALE": "en",

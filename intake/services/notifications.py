@@ -58,9 +58,35 @@ def ensure_notification(
     return notification
 
 
-def coordinator_recipients(referral: Referral) -> list[str]:
-    return recipients_for(referral.kind, referral.triage_priority) or list(
+def coordinator_recipients(referral: Referral, *, business_hours: bool = True) -> list[str]:
+    """The queue's coordinators; outside business hours a P1 also pages on-call (decision 13)."""
+    recipients = recipients_for(referral.kind, referral.triage_priority) or list(
         current_app.config["COORDINATOR_EMAILS"]
+    )
+    if referral.triage_priority == "P1" and not business_hours:
+        recipients += [
+            email
+            for email in recipients_for(referral.kind, "P1", role="oncall")
+            if email not in recipients
+        ]
+    return recipients
+
+
+def acknowledgements_sent_today(email: str) -> int:
+    """Decision 8: acknowledgements are capped per recipient per day (abuse of the form)."""
+    since = utcnow() - timedelta(days=1)
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Notification)
+            .join(Referral, Referral.id == Notification.referral_id)
+            .where(
+                Notification.kind == REFERRER_ACK,
+                Notification.created_at >= since,
+                Referral.referrer_email == email,
+            )
+        )
+        or 0
     )
 
 

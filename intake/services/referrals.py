@@ -113,12 +113,18 @@ def submit_referral(submission: Submission) -> tuple[Referral, bool]:
             TimelineEvent(action="created", to_status="received", detail={"source": "web_form"})
         )
         outbox.add_event(db.session, "referrals.triage", referral.id)
-        notifications.ensure_notification(
-            referral,
-            notifications.REFERRER_ACK,
-            [referral.referrer_email],
-            language=submission.language,
-        )
+        if (
+            notifications.acknowledgements_sent_today(referral.referrer_email)
+            < config["ACK_DAILY_CAP"]
+        ):
+            notifications.ensure_notification(
+                referral,
+                notifications.REFERRER_ACK,
+                [referral.referrer_email],
+                language=submission.language,
+            )
+        else:
+            log.warning("acknowledgement_capped referral=%s", referral.id)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -277,8 +283,11 @@ def run_triage(referral_id: int) -> str:
             )
         )
         referral.status = "under_review"
+    business_hours = program_calendar().is_business_time(utcnow())
     notifications.ensure_notification(
-        referral, notifications.COORDINATOR_NEW, notifications.coordinator_recipients(referral)
+        referral,
+        notifications.COORDINATOR_NEW,
+        notifications.coordinator_recipients(referral, business_hours=business_hours),
     )
     db.session.commit()
     return "triaged"

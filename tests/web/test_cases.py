@@ -106,3 +106,38 @@ def test_only_reviewers_decline_with_a_reason(app: Flask, client: FlaskClient) -
         assert only_referral().status == "declined"
         with pytest.raises(TransitionError):
             cases.change_status(only_referral(), "accepted", actor="user:2", role="reviewer")
+
+
+def test_p1_after_hours_also_pages_on_call(app: Flask, client: FlaskClient) -> None:
+    submit(client, inpatient="y")
+    with app.app_context():
+        from intake.models import RoutingRule
+
+        db.session.add(
+            RoutingRule(
+                kind="physician_referral", priority="P1", role="oncall", email="oncall@program.test"
+            )
+        )
+        db.session.commit()
+        referral = only_referral()
+        referral.triage_priority = "P1"
+        daytime = notifications.coordinator_recipients(referral, business_hours=True)
+        night = notifications.coordinator_recipients(referral, business_hours=False)
+        assert "oncall@program.test" not in daytime
+        assert night == [*daytime, "oncall@program.test"]
+
+
+def test_acknowledgements_are_capped_per_referrer_per_day(app: Flask, client: FlaskClient) -> None:
+    app.config["ACK_DAILY_CAP"] = 2
+    for i in range(3):
+        data = {
+            "submission_id": f"5b8cbe8e-8a7e-4f55-b2cf-0e7b0e8c1d2{i}",
+            **valid_referral(patient_given_name=f"Child{i}"),
+        }
+        assert (
+            client.post("/refer", data=data, content_type="multipart/form-data").status_code == 303
+        )
+    with app.app_context():
+        kinds = db.session.scalars(sa.select(Notification.kind)).all()
+        assert kinds.count(notifications.REFERRER_ACK) == 2
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Referral)) == 3
