@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test lint typecheck translations migrate clean
+.PHONY: install run test reliability reliability-full bench lint typecheck translations translations-update migrate clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,15 @@ install: $(VENV)/.installed
 
 translations: install
 	@if ls translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then \
-		$(BIN)/pybabel compile -q -d translations; fi
+		$(BIN)/pybabel -q compile -d translations; fi
+
+# Re-extract every translatable string (babel.cfg) and merge it into each catalogue; new or
+# changed strings then need a Spanish text in translations/es/LC_MESSAGES/messages.po.
+translations-update: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ --add-location=file \
+		--sort-by-file --project=Intake --version=0.1.0 -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations -l es \
+		--no-fuzzy-matching --ignore-obsolete
 
 migrate: install
 	$(BIN)/flask --app intake db upgrade
@@ -25,13 +33,31 @@ migrate: install
 run: install translations migrate
 	@echo "Intake is starting on http://127.0.0.1:$${PORT:-5000}"
 	@$(if $(SMTP_HOST),echo "Mail goes to $(SMTP_HOST)",echo "Mail is caught locally: http://127.0.0.1:$${PORT:-5000}/dev/mail")
+	@# How to create the first admin; a demo admin in development only (refused in production).
+	@$(BIN)/flask --app intake users welcome
 	$(BIN)/honcho start web worker beat $(if $(SMTP_HOST),,mail)
 
+# The fault-injection and load tests take minutes: `make test` skips them, `make reliability`
+# (which .ci/run also calls) runs them; `make reliability-full` runs the load test for 60 s.
 test: install translations
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not reliability"
+
+reliability: install translations
+	$(BIN)/pytest -m reliability tests/faults
+
+reliability-full: install translations
+	LOAD_SECONDS=60 $(BIN)/pytest -m reliability tests/faults
+
+# Benchmarks (never part of `make test`): needs PostgreSQL and Redis on 127.0.0.1; figures and
+# the commands behind them are in bench/README.md. Takes about 15 minutes (1M demo cases).
+bench: install translations
+	$(BIN)/python -m bench.profile_hot_paths --label latest
+	$(BIN)/python -m bench.intake_floor
+	$(BIN)/python -m bench.queue_floor
+	$(BIN)/python -m bench.growth
 
 lint: install
-	$(BIN)/ruff check intake workers tests
+	$(BIN)/ruff check intake workers tests bench
 	$(BIN)/mypy
 
 clean:

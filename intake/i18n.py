@@ -21,9 +21,20 @@ def select_locale() -> str:
         return str(chosen)
     if session.get("lang") in languages:
         return str(session["lang"])
-    return request.accept_languages.best_match(languages) or str(
-        current_app.config["BABEL_DEFAULT_LOCALE"]
-    )
+    return browser_language(languages) or str(current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+def browser_language(languages: list[str]) -> str | None:
+    """The first supported language in Accept-Language order, by its primary tag.
+
+    Werkzeug's best_match prefers any exact match, so "es-419,en;q=0.5" (Spanish for Latin
+    America) would get English; here "es-419", "es-MX" or "es-US" all mean Spanish first.
+    """
+    for value, _quality in request.accept_languages:  # sorted by quality
+        primary = value.split("-", 1)[0].split("_", 1)[0].lower()
+        if primary in languages:
+            return primary
+    return None
 
 
 def program_time(value: datetime | None) -> str:
