@@ -1,0 +1,97 @@
+"""Coordinator actions on a case: assign, note, status change. One transaction each, audited."""
+
+from __future__ import annotations
+
+from intake.domain import statuses
+from intake.extensions import db
+from intake.models import CaseNote, Referral, TimelineEvent, User
+from intake.services import audit, cases, info_requests
+from intake.services.auth import now
+
+
+def acknowledge(referral: Referral) -> None:
+    """Decision 4: the first coordinator contact stops the acknowledgement clock."""
+    if referral.acknowledged_at is None:
+        referral.acknowledged_at = now()
+
+
+def assign(
+    referral: Referral, actor: User, assignee: User | None, reviewer: User | None
+) -> list[str]:
+    """Set the coordinator and reviewing physician; returns what changed."""
+    changed = []
+    new_assignee = assignee.id if assignee else None
+    new_reviewer = reviewer.id if reviewer else None
+    if referral.assignee_id != new_assignee:
+        referral.assignee_id = new_assignee
+        changed.append("assignee")
+    if referral.reviewer_id != new_reviewer:
+        referral.reviewer_id = new_reviewer
+        changed.append("reviewer")
+    if changed:
+        acknowledge(referral)
+        db.session.add(
+            TimelineEvent(
+                referral_id=referral.id,
+                actor=actor.email,
+                action="assigned",
+                detail={
+                    "assignee_id": new_assignee,
+                    "reviewer_id": new_reviewer,
+                    "assignee": assignee.email if assignee else None,
+                    "reviewer": reviewer.email if reviewer else None,
+                },
+            )
+        )
+        audit.record(audit.UPDATE, "referral", referral.reference, detail="assign", user=actor)
+    db.session.commit()
+    return changed
+
+
+def add_note(referral: Referral, actor: User, body: str) -> CaseNote:
+    note = CaseNote(referral_id=referral.id, author_id=actor.id, body=body.strip(), at=now())
+    db.session.add(note)
+    db.session.flush()
+    acknowledge(referral)
+    # The timeline names the note, never its text (notes may carry PHI).
+    db.session.add(
+        TimelineEvent(
+            referral_id=referral.id,
+            actor=actor.email,
+            action="note_added",
+            detail={"note_id": note.id},
+        )
+    )
+    audit.record(audit.CREATE, "case_note", note.id, detail=referral.reference, user=actor)
+    db.session.commit()
+    return note
+
+
+def change_status(
+    referral: Referral, actor: User, target: str, reason_code: str | None
+) -> TimelineEvent:
+    """A staff status change through the state machine; raises statuses.TransitionError.
+
+    Leaving `needs_info` by hand closes the open information request and resumes the clock.
+    """
+    if target == statuses.NEEDS_INFO:
+        raise statuses.TransitionError(
+            "use_info_request",
+            "Use 'Request more information' to move a case to 'needs_info': it sends the "
+            "upload link and pauses the clock.",
+        )
+    leaving_needs_info = referral.status == statuses.NEEDS_INFO
+    event = cases.change_status(
+        referral, target, actor=actor.email, role=actor.role, reason_code=reason_code or None
+    )
+    if leaving_needs_info:
+        info_requests.close_open_requests(referral, reason=f"status_{target}")
+        info_requests.resume_clock(referral)
+        if target == statuses.UNDER_REVIEW:
+            info_requests.retriage(referral, actor=actor.email)
+    acknowledge(referral)
+    audit.record(
+        audit.UPDATE, "referral", referral.reference, detail=f"status:{target}", user=actor
+    )
+    db.session.commit()
+    return event

@@ -1,0 +1,390 @@
+"""Requests for more information (decision 15): a PHI-free email with a single-use, expiring
+upload link; the review clock pauses while the case waits, resumes when the answer arrives, and
+reminders go out until the request closes as `closed_no_response`."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import lazy_gettext
+
+from intake.domain import statuses
+from intake.domain.deadlines import add_business_seconds
+from intake.domain.text import N_
+from intake.domain.triage import MISSING_ITEM_LABELS, REVIEW_BUSINESS_DAYS, triage
+from intake.extensions import db
+from intake.models import Document, InfoRequest, Notification, Referral, TimelineEvent, User
+from intake.services import audit, authorization, cases, notifications, uploads
+from intake.services.auth import now
+from intake.services.referrals import (
+    UploadedFile,
+    program_calendar,
+    triage_input,
+    triage_thresholds,
+)
+
+log = logging.getLogger("intake.info_requests")
+
+# Items that are answered with a document, and the document slot the upload goes into (so
+# re-triage sees e.g. the flow cytometry report).
+DOCUMENT_ITEMS = {"flow_report": "flow_cytometry"}
+EXTRA_ITEMS = {
+    "pathology_report": N_("Pathology or bone marrow report"),
+    "treatment_summary": N_("Treatment summary"),
+    "insurance_card": N_("Insurance card"),
+    "authorization": N_("Signed release of information"),
+}
+INFO_KIND = "info_request"
+REMINDER_KIND = "info_reminder"
+SYSTEM_ACTOR = "system"
+
+
+def item_label(code: str) -> str:
+    return MISSING_ITEM_LABELS.get(code) or EXTRA_ITEMS.get(code) or code.replace("_", " ")
+
+
+def item_choices(referral: Referral) -> list[tuple[str, str]]:
+    """The case's missing items first, then the usual documents."""
+    codes = list(dict.fromkeys([*referral.missing_items, *EXTRA_ITEMS]))
+    return [(code, item_label(code)) for code in codes]
+
+
+def audience_choices(referral: Referral) -> list[tuple[str, str]]:
+    # A family's own request has a clinician only if the family named the oncologist's email.
+    choices = [("referrer", "The referring clinician")] if referral.referrer_email else []
+    if referral.answers.get("family_email") and referral.answers.get("family_email_consent"):
+        choices.append(("family", "The family"))
+    return choices
+
+
+def _recipients(referral: Referral, audience: str) -> list[str]:
+    if audience == "family":
+        return [referral.answers["family_email"]]
+    return [referral.referrer_email]
+
+
+# -- tokens ----------------------------------------------------------------------------
+
+
+def token_for(info_request: InfoRequest) -> str:
+    """HMAC of the row id and nonce: rebuilt by the worker for the email, never stored."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    digest = hmac.new(key, f"info:{info_request.id}:{info_request.nonce}".encode(), "sha256")
+    return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def upload_url(info_request: InfoRequest) -> str:
+    return f"{current_app.config['PUBLIC_BASE_URL']}/upload/{token_for(info_request)}"
+
+
+def is_usable(info_request: InfoRequest | None) -> bool:
+    return bool(
+        info_request is not None
+        and info_request.spent_at is None
+        and info_request.closed_at is None
+        and info_request.expires_at > now()
+    )
+
+
+def find_by_token(token: str) -> InfoRequest | None:
+    if not token or len(token) > 100:
+        return None
+    info_request = db.session.scalar(
+        sa.select(InfoRequest).where(InfoRequest.token_hash == _token_hash(token))
+    )
+    return info_request if is_usable(info_request) else None
+
+
+# -- the clock -------------------------------------------------------------------------
+
+
+def pause_clock(referral: Referral) -> None:
+    if referral.clock_paused_at is None:
+        referral.clock_paused_at = now()
+
+
+def resume_clock(referral: Referral) -> None:
+    """Give back the business time that was left when the clock paused."""
+    paused_at = referral.clock_paused_at
+    if paused_at is None:
+        return
+    calendar = program_calendar()
+    at = now()
+    referral.clock_paused_seconds += int(max(0.0, calendar.business_seconds_between(paused_at, at)))
+    if referral.review_due_at is not None:
+        remaining = max(0.0, calendar.business_seconds_between(paused_at, referral.review_due_at))
+        referral.review_due_at = add_business_seconds(calendar, at, remaining)
+    referral.clock_paused_at = None
+    db.session.add(
+        TimelineEvent(
+            referral_id=referral.id,
+            action="clock_resumed",
+            detail={
+                "due_at": referral.review_due_at.isoformat() if referral.review_due_at else None
+            },
+        )
+    )
+
+
+# -- use cases -------------------------------------------------------------------------
+
+
+def request_info(
+    referral: Referral, actor: User, items: list[str], audience: str = "referrer"
+) -> InfoRequest:
+    """Move the case to needs_info, pause the clock and queue the email with the link."""
+    allowed = {code for code, _label in item_choices(referral)}
+    unknown = [item for item in items if item not in allowed]
+    if not items or unknown:
+        raise ValueError("unknown or empty items")
+    if audience not in {code for code, _label in audience_choices(referral)}:
+        raise ValueError("unknown audience")
+    if audience != "family":
+        # Decision 16: asking the family's doctors relies on the family's authorization.
+        authorization.check_records_request(referral, now().date())
+    cases.change_status(referral, statuses.NEEDS_INFO, actor=actor.email, role=actor.role)
+    nonce = secrets.token_hex(16)
+    info_request = InfoRequest(
+        referral_id=referral.id,
+        requested_by=actor.id,
+        items=list(items),
+        audience=audience,
+        recipients=_recipients(referral, audience),
+        nonce=nonce,
+        token_hash="pending-" + uuid.uuid4().hex,
+        created_at=now(),
+        expires_at=now() + timedelta(days=current_app.config["INFO_LINK_DAYS"]),
+        reminders_sent=0,
+    )
+    db.session.add(info_request)
+    db.session.flush()
+    info_request.token_hash = _token_hash(token_for(info_request))
+    pause_clock(referral)
+    if referral.acknowledged_at is None:
+        referral.acknowledged_at = now()
+    db.session.add(
+        TimelineEvent(
+            referral_id=referral.id,
+            actor=actor.email,
+            action="info_requested",
+            detail={"info_request": info_request.id, "items": list(items), "audience": audience},
+        )
+    )
+    notifications.ensure_notification(
+        referral,
+        f"{INFO_KIND}.{info_request.id}",
+        info_request.recipients,
+        language=referral.preferred_language,
+    )
+    audit.record(
+        audit.CREATE, "info_request", info_request.id, detail=referral.reference, user=actor
+    )
+    db.session.commit()
+    return info_request
+
+
+def close_open_requests(referral: Referral, reason: str) -> None:
+    for info_request in db.session.scalars(
+        sa.select(InfoRequest).where(
+            InfoRequest.referral_id == referral.id,
+            InfoRequest.closed_at.is_(None),
+            InfoRequest.spent_at.is_(None),
+        )
+    ):
+        info_request.closed_at = now()
+        info_request.close_reason = reason[:24]
+
+
+def receive_upload(info_request_id: int, files: list[UploadedFile]) -> Referral:
+    """Store the documents, spend the link, resume the clock, back to review, re-triage.
+
+    The row is locked so two parallel posts cannot both spend the link.
+    """
+    info_request = db.session.scalar(
+        sa.select(InfoRequest).where(InfoRequest.id == info_request_id).with_for_update()
+    )
+    if not is_usable(info_request):
+        db.session.rollback()
+        raise LinkSpent()
+    assert info_request is not None
+    referral = db.session.get(Referral, info_request.referral_id)
+    assert referral is not None
+    config = current_app.config
+    stored: list[str] = []
+    try:
+        for upload in files:
+            blob = uploads.store(upload.data, config)
+            stored.append(blob.storage_key)
+            referral.documents.append(
+                Document(
+                    id=str(uuid.uuid4()),
+                    slot=upload.slot,
+                    display_name=upload.display_name,
+                    mime_type=upload.mime_type,
+                    size_bytes=blob.size_bytes,
+                    sha256=blob.sha256,
+                    storage_key=blob.storage_key,
+                    key_id=blob.key_id,
+                )
+            )
+        info_request.spent_at = now()
+        close_open_requests(referral, "answered")
+        db.session.add(
+            TimelineEvent(
+                referral_id=referral.id,
+                actor=info_request.audience,
+                action="info_received",
+                detail={"info_request": info_request.id, "documents": len(files)},
+            )
+        )
+        db.session.flush()
+        resume_clock(referral)
+        if referral.status == statuses.NEEDS_INFO:
+            # The answer, not a person, moves the case on; the coordinator role is the human
+            # role the state machine allows for this move.
+            cases.change_status(
+                referral, statuses.UNDER_REVIEW, actor="upload_link", role="coordinator"
+            )
+        retriage(referral, actor=SYSTEM_ACTOR)
+        audit.record(audit.CREATE, "document", info_request.id, detail=f"upload_link:{len(files)}")
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        uploads.discard(stored, config)
+        raise
+    return referral
+
+
+class LinkSpent(Exception):
+    """The link was used, has expired or was closed."""
+
+
+def retriage(referral: Referral, *, actor: str) -> None:
+    """Run the rules again on the case's current answers and documents (caller commits)."""
+    db.session.flush()
+    db.session.refresh(referral, ["documents"])
+    result = triage(triage_input(referral), program_calendar(), triage_thresholds())
+    previous_priority = referral.triage_priority
+    referral.triage_category = result.category
+    referral.triage_priority = result.priority
+    referral.triage_rules_version = result.rules_version
+    referral.triage_reasons = [
+        {"rule_id": r.rule_id, "code": r.code, "text": r.text} for r in result.reasons
+    ]
+    referral.missing_items = list(result.missing_items)
+    referral.hard_flags = list(result.hard_flags)
+    # Decision 4: the review clock counts from the moment the packet is complete, and a new
+    # priority brings its own deadline.
+    became_complete = referral.review_due_at is None and not result.missing_items
+    if referral.clock_paused_at is None and (
+        became_complete or (previous_priority != result.priority and referral.review_due_at)
+    ):
+        days = REVIEW_BUSINESS_DAYS.get(result.priority, 2)
+        referral.review_due_at = program_calendar().deadline(now(), days)
+    db.session.add(
+        TimelineEvent(
+            referral_id=referral.id,
+            actor=actor,
+            action="retriaged",
+            detail={
+                "priority": result.priority,
+                "previous_priority": previous_priority,
+                "rules_version": result.rules_version,
+                "rule_ids": sorted({r.rule_id for r in result.reasons}),
+                "missing_items": list(result.missing_items),
+            },
+        )
+    )
+
+
+# -- reminders and closing (beat) --------------------------------------------------------
+
+
+def sweep(at: datetime | None = None) -> dict[str, int]:
+    """Send due reminders; close expired requests as closed_no_response. Idempotent."""
+    at = at or now()
+    config = current_app.config
+    interval = timedelta(hours=float(config["INFO_REMINDER_HOURS"]))
+    counts = {"reminders": 0, "closed": 0}
+    open_ids = db.session.scalars(
+        sa.select(InfoRequest.id).where(
+            InfoRequest.closed_at.is_(None), InfoRequest.spent_at.is_(None)
+        )
+    ).all()
+    for request_id in open_ids:
+        info_request = db.session.scalar(
+            sa.select(InfoRequest).where(InfoRequest.id == request_id).with_for_update()
+        )
+        if info_request is None or info_request.closed_at or info_request.spent_at:
+            db.session.rollback()
+            continue
+        referral = db.session.get(Referral, info_request.referral_id)
+        assert referral is not None
+        if referral.status != statuses.NEEDS_INFO:
+            info_request.closed_at = at
+            info_request.close_reason = "case_moved"
+        elif info_request.expires_at <= at:
+            info_request.closed_at = at
+            info_request.close_reason = "no_response"
+            cases.change_status(
+                referral, statuses.CLOSED_NO_RESPONSE, actor=SYSTEM_ACTOR, role="coordinator"
+            )
+            referral.clock_paused_at = None
+            counts["closed"] += 1
+        elif (
+            info_request.reminders_sent < config["INFO_MAX_REMINDERS"]
+            and at - (info_request.last_reminder_at or info_request.created_at) >= interval
+        ):
+            info_request.reminders_sent += 1
+            info_request.last_reminder_at = at
+            notifications.ensure_notification(
+                referral,
+                f"{REMINDER_KIND}.{info_request.id}.{info_request.reminders_sent}",
+                info_request.recipients,
+                language=referral.preferred_language,
+            )
+            db.session.add(
+                TimelineEvent(
+                    referral_id=referral.id,
+                    action="info_reminder_queued",
+                    detail={"info_request": info_request.id, "n": info_request.reminders_sent},
+                )
+            )
+            counts["reminders"] += 1
+        db.session.commit()
+    return counts
+
+
+# -- email rendering -----------------------------------------------------------------------
+
+
+def _render_context(notification: Notification, context: dict[str, Any]) -> str:
+    """Fill the email context for `info_request.<id>` and `info_reminder.<id>.<n>`."""
+    parts = notification.kind.split(".")
+    info_request = db.session.get(InfoRequest, int(parts[1]))
+    if info_request is None:
+        raise ValueError(f"unknown information request in {notification.kind}")
+    context["upload_url"] = upload_url(info_request)
+    context["expires_at"] = info_request.expires_at
+    # Item labels are generic document names, never answers or diagnoses; translated in the
+    # email's language when the template renders them.
+    context["items"] = [lazy_gettext(item_label(code)) for code in info_request.items]
+    context["reminder"] = parts[0] == REMINDER_KIND
+    return "info_request"
+
+
+notifications.KIND_RENDERERS[INFO_KIND] = _render_context
+notifications.KIND_RENDERERS[REMINDER_KIND] = _render_context

@@ -1,0 +1,283 @@
+"""Role scope (decision 10), the work queue with keyset pagination, and case lookups.
+
+Every staff read of a case goes through :func:`get_referral_for`: one place decides what a
+user may see, and anything out of scope is a 404 plus a logged denial.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from flask import abort, request
+from sqlalchemy import orm
+
+from intake.domain import statuses
+from intake.domain.deadlines import TimeLeft, time_left
+from intake.domain.reference import normalize_reference
+from intake.extensions import db
+from intake.models import FamilyMessage, Referral, User, UTCDateTime
+from intake.models.referral import OPEN_ONLY, QUEUE_ORDER, QUEUE_PRIORITY_KEY
+from intake.services import audit, break_glass
+from intake.services.auth import now
+from intake.services.referrals import program_calendar
+
+OPEN_STATUSES = tuple(s for s in statuses.ALL_STATUSES if s not in statuses.TERMINAL)
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)  # the due time of cases without one (DUE_KEY)
+# The queue never shows the form's answers or the triage detail: not loaded.
+_NOT_SHOWN = (
+    orm.defer(Referral.answers),
+    orm.defer(Referral.triage_reasons),
+    orm.defer(Referral.hard_flags),
+)
+
+
+def scope_clause(user: User) -> sa.ColumnElement[bool]:
+    if user.role == "admin":
+        return sa.true()
+    if user.role == "reviewer":
+        return Referral.reviewer_id == user.id
+    return Referral.kind.in_(user.queues or [])
+
+
+def get_referral_for(user: User, reference: str, *, log_read: bool = False) -> Referral:
+    """The case if ``user`` may see it, else 404 with a logged denial (no existence leak)."""
+    try:
+        normalized = normalize_reference(reference)
+    except ValueError:
+        normalized = None
+    referral = None
+    if normalized:
+        referral = db.session.scalar(
+            sa.select(Referral).where(Referral.reference == normalized, scope_clause(user))
+        )
+        if referral is None and break_glass.active_grant(user, normalized) is not None:
+            referral = db.session.scalar(
+                sa.select(Referral).where(Referral.reference == normalized)
+            )
+            if referral is not None:
+                # Every use of emergency access is its own row (a view: this is its one row).
+                detail = "view" if log_read else f"use:{request.endpoint}"
+                audit.record(
+                    audit.BREAK_GLASS, "referral", normalized, detail=detail, user=user, commit=True
+                )
+                return referral
+    if referral is None:
+        audit.record(
+            audit.DENIED,
+            "referral",
+            (normalized or "invalid")[:64],
+            outcome="denied",
+            user=user,
+            commit=True,
+        )
+        abort(404)
+    if log_read:
+        audit.record(audit.READ, "referral", referral.reference, user=user, commit=True)
+    return referral
+
+
+@dataclass
+class QueueFilters:
+    status: str = ""
+    kind: str = ""
+    category: str = ""
+    priority: str = ""
+    assignee: str = ""  # "", "me", "none" or a user id
+    overdue: bool = False
+    q: str = ""
+    message: str = ""  # "", "unmatched" or a family message state (decision 11)
+
+    def as_args(self) -> dict[str, str]:
+        args = {
+            "status": self.status,
+            "kind": self.kind,
+            "category": self.category,
+            "priority": self.priority,
+            "assignee": self.assignee,
+            "overdue": "1" if self.overdue else "",
+            "q": self.q,
+            "message": self.message,
+        }
+        return {k: v for k, v in args.items() if v}
+
+
+@dataclass
+class QueueRow:
+    referral: Referral
+    time_left: TimeLeft | None
+    paused: bool
+    assignee_email: str | None
+    # Which deadline time_left counts down to: the review, or (before the packet is complete
+    # and nobody has acted yet) the acknowledgement.
+    clock: str = "review"
+
+
+@dataclass
+class QueuePage:
+    rows: list[QueueRow]
+    next_cursor: str | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _filtered(user: User, filters: QueueFilters) -> sa.Select[tuple[Referral]]:
+    statement = sa.select(Referral).where(scope_clause(user))
+    if filters.status:
+        statement = statement.where(Referral.status == filters.status)
+    else:
+        statement = statement.where(OPEN_ONLY)
+    if filters.kind:
+        statement = statement.where(Referral.kind == filters.kind)
+    if filters.category:
+        statement = statement.where(Referral.triage_category == filters.category)
+    if filters.priority:
+        # The same value as triage_priority for P1-P3, but the index's leading key.
+        statement = statement.where(QUEUE_PRIORITY_KEY == filters.priority)
+    if filters.assignee == "me":
+        statement = statement.where(Referral.assignee_id == user.id)
+    elif filters.assignee == "none":
+        statement = statement.where(Referral.assignee_id.is_(None))
+    elif filters.assignee.isdigit():
+        statement = statement.where(Referral.assignee_id == int(filters.assignee))
+    if filters.overdue:
+        statement = statement.where(
+            Referral.review_due_at < now(), Referral.clock_paused_at.is_(None)
+        )
+    if filters.message:
+        condition = (
+            FamilyMessage.match_method == "unmatched"
+            if filters.message == "unmatched"
+            else FamilyMessage.state == filters.message
+        )
+        statement = statement.where(
+            Referral.id.in_(sa.select(FamilyMessage.referral_id).where(condition))
+        )
+    q = filters.q.strip()
+    if q:
+        try:
+            reference = normalize_reference(q)
+        except ValueError:
+            reference = None
+        pattern = "%" + q.replace("\\", "").replace("%", "").replace("_", "").lower() + "%"
+        name_match = sa.or_(
+            sa.func.lower(Referral.patient_given_name).like(pattern),
+            sa.func.lower(Referral.patient_family_name).like(pattern),
+            sa.func.lower(Referral.patient_given_name + " " + Referral.patient_family_name).like(
+                pattern
+            ),
+        )
+        statement = statement.where(
+            sa.or_(Referral.reference == reference, name_match) if reference else name_match
+        )
+    return statement
+
+
+def encode_cursor(referral: Referral) -> str:
+    due = referral.review_due_at.isoformat() if referral.review_due_at else None
+    raw = json.dumps([referral.triage_priority or "P9", due, referral.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, datetime | None, int] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        priority, due, ident = json.loads(raw)
+        if not (isinstance(priority, str) and len(priority) == 2 and isinstance(ident, int)):
+            return None
+        return priority, datetime.fromisoformat(due) if due else None, ident
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        return None
+
+
+def queue_page(user: User, filters: QueueFilters, cursor: str | None, page_size: int) -> QueuePage:
+    """Priority, then due time, then id; the next page starts after the last row's key.
+
+    The order and the cursor are one row value (QUEUE_ORDER), so every page, however deep, is
+    a range scan of ix_referral_open_queue (or ix_referral_status_queue for one status).
+    """
+    statement = _filtered(user, filters)
+    position = decode_cursor(cursor) if cursor else None
+    if position is not None:
+        priority, due, ident = position
+        statement = statement.where(
+            sa.tuple_(*QUEUE_ORDER)
+            > sa.tuple_(
+                sa.literal(priority, sa.String()),
+                sa.literal(due or FAR_FUTURE, UTCDateTime()),
+                sa.literal(ident, sa.Integer()),
+            )
+        )
+    statement = statement.options(*_NOT_SHOWN).order_by(*QUEUE_ORDER).limit(page_size + 1)
+    referrals = list(db.session.scalars(statement))
+    more = len(referrals) > page_size
+    referrals = referrals[:page_size]
+    assignees = _emails({r.assignee_id for r in referrals if r.assignee_id})
+    calendar = program_calendar()
+    at = now()
+    rows = []
+    for referral in referrals:
+        left, clock = None, "review"
+        if referral.review_due_at is not None and referral.clock_paused_at is None:
+            left = time_left(calendar, at, referral.review_due_at)
+        elif referral.acknowledged_at is None and referral.ack_due_at is not None:
+            left, clock = time_left(calendar, at, referral.ack_due_at), "ack"
+        rows.append(
+            QueueRow(
+                referral=referral,
+                time_left=left,
+                paused=referral.clock_paused_at is not None,
+                assignee_email=assignees.get(referral.assignee_id or 0),
+                clock=clock,
+            )
+        )
+    next_cursor = encode_cursor(referrals[-1]) if more and referrals else None
+    return QueuePage(rows=rows, next_cursor=next_cursor, counts=status_counts(user))
+
+
+def status_counts(user: User) -> dict[str, int]:
+    """Open cases per status in the user's scope (from ix_referral_open_counts alone)."""
+    rows = db.session.execute(
+        sa.select(Referral.status, sa.func.count())
+        .where(OPEN_ONLY, scope_clause(user))
+        .group_by(Referral.status)
+    ).all()
+    found = {status: int(count) for status, count in rows}
+    return {status: found.get(status, 0) for status in OPEN_STATUSES}
+
+
+def _emails(ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return dict(db.session.execute(sa.select(User.id, User.email).where(User.id.in_(ids))).all())
+
+
+def staff_choices(role: str | None = None) -> list[User]:
+    statement = sa.select(User).where(User.active.is_(True)).order_by(User.email)
+    if role:
+        statement = statement.where(User.role == role)
+    return list(db.session.scalars(statement))
+
+
+def linked_cases(user: User, referral: Referral) -> list[Referral]:
+    """Other cases of the same child (decision 12's normalized key) and cases linked to or
+    from this one (``Referral.linked_case_id``, e.g. a message matched by reference), within
+    scope."""
+    return list(
+        db.session.scalars(
+            sa.select(Referral)
+            .where(
+                sa.or_(
+                    Referral.person_key == referral.person_key,
+                    Referral.linked_case_id == referral.id,
+                    Referral.id == referral.linked_case_id,
+                ),
+                Referral.id != referral.id,
+                scope_clause(user),
+            )
+            .order_by(Referral.created_at)
+        )
+    )

@@ -1,0 +1,187 @@
+"""Emails to staff about their own account, sent by a worker (tasks take ids only):
+
+* a notice of every new sign-in (H-9, ASVS 2.2.3), so a stolen password shows up;
+* password-reset links: single use, expiring, the token never stored (HMAC of id and nonce,
+  like upload links) and the second factor still asked at the next sign-in.
+
+No patient data is ever in them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app, render_template
+
+from intake.extensions import db
+from intake.models import PasswordReset, StaffSession, User
+from intake.services import audit, auth, mail, outbox
+from intake.services.auth import now
+
+SIGNIN_TASK = auth.SIGNIN_NOTICE_TASK
+RESET_TASK = "staff.password_reset"
+RESET_MINUTES = 30
+
+
+def _message_id(kind: str, ident: int) -> str:
+    host = current_app.config["PUBLIC_BASE_URL"].split("://", 1)[-1].split("/", 1)[0]
+    return f"<{kind}.{ident}.{uuid.uuid4().hex[:8]}@{host}>"
+
+
+def _send(
+    user: User, subject: str, template: str, kind: str, ident: int, **context: object
+) -> None:
+    config = current_app.config
+    text = render_template(f"email/{template}.txt", program_name=config["PROGRAM_NAME"], **context)
+    mail.send(
+        mail.OutgoingEmail(
+            to=(user.email,),
+            subject=subject,
+            text=text,
+            html=None,
+            message_id=_message_id(kind, ident),
+        ),
+        config,
+    )
+
+
+# -- new sign-in notice -------------------------------------------------------------------
+
+
+def send_signin_notice(session_id: int) -> str:
+    record = db.session.get(StaffSession, session_id)
+    if record is None:
+        return "missing"
+    if record.notice_sent_at is not None:
+        return "skipped"
+    user = db.session.get(User, record.user_id)
+    assert user is not None
+    _send(
+        user,
+        "New sign-in to your coordinator account",
+        "staff_signin",
+        "signin",
+        record.id,
+        at=record.created_at,
+        ip=record.ip or "unknown",
+        login_url=f"{current_app.config['PUBLIC_BASE_URL']}/coordinator/login",
+    )
+    record.notice_sent_at = now()
+    db.session.commit()
+    return "sent"
+
+
+# -- password reset --------------------------------------------------------------------------
+
+
+def _token(reset: PasswordReset) -> str:
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    digest = hmac.new(key, f"reset:{reset.id}:{reset.nonce}".encode(), "sha256").digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def reset_url(reset: PasswordReset) -> str:
+    return f"{current_app.config['PUBLIC_BASE_URL']}/coordinator/login/reset/{_token(reset)}"
+
+
+def request_reset(email: str) -> None:
+    """Queue a reset link for an active account; says nothing about whether it exists."""
+    user = auth.find_user(email)
+    if user is None or not user.active or user.is_demo:
+        audit.record(
+            audit.LOGIN_FAILURE,
+            "staff_user",
+            None,
+            outcome="failure",
+            detail="reset:unknown",
+            commit=True,
+        )
+        return
+    at = now()
+    reset = PasswordReset(
+        user_id=user.id,
+        nonce=secrets.token_hex(16),
+        token_hash="pending-" + uuid.uuid4().hex,
+        created_at=at,
+        expires_at=at + timedelta(minutes=RESET_MINUTES),
+    )
+    db.session.add(reset)
+    db.session.flush()
+    reset.token_hash = _token_hash(_token(reset))
+    outbox.add_event(db.session, RESET_TASK, reset.id)
+    audit.record(audit.UPDATE, "staff_user", user.id, detail="reset_requested", user=user)
+    db.session.commit()
+
+
+def _usable(reset: PasswordReset | None) -> bool:
+    return reset is not None and reset.used_at is None and reset.expires_at > now()
+
+
+def send_reset(reset_id: int) -> str:
+    reset = db.session.get(PasswordReset, reset_id)
+    if reset is None or not _usable(reset):
+        return "skipped"
+    if reset.sent_at is not None:
+        return "skipped"
+    user = db.session.get(User, reset.user_id)
+    assert user is not None
+    _send(
+        user,
+        "Reset your coordinator password",
+        "staff_password_reset",
+        "reset",
+        reset.id,
+        reset_url=reset_url(reset),
+        minutes=RESET_MINUTES,
+    )
+    reset.sent_at = now()
+    db.session.commit()
+    return "sent"
+
+
+def find_reset(token: str) -> PasswordReset | None:
+    if not token or len(token) > 100:
+        return None
+    reset = db.session.scalar(
+        sa.select(PasswordReset).where(PasswordReset.token_hash == _token_hash(token))
+    )
+    return reset if _usable(reset) else None
+
+
+def usable_reset(reset_id: int) -> PasswordReset | None:
+    reset = db.session.get(PasswordReset, reset_id)
+    return reset if _usable(reset) else None
+
+
+def complete_reset(reset_id: int, password: str) -> User:
+    """Set the new password, spend the link and end every session. Raises AccountError."""
+    reset = db.session.scalar(
+        sa.select(PasswordReset).where(PasswordReset.id == reset_id).with_for_update()
+    )
+    if reset is None or not _usable(reset):
+        db.session.rollback()
+        raise auth.AccountError("password", "This reset link has expired or was already used.")
+    user = db.session.get(User, reset.user_id)
+    assert user is not None
+    problem = auth.password_problem(password, user.email)
+    if problem:
+        db.session.rollback()
+        raise auth.AccountError("password", problem)
+    user.password_hash = auth.hash_password(password)
+    user.failed_attempts = 0
+    user.locked_until = None
+    reset.used_at = now()
+    auth.end_all_sessions(user, "password_reset")
+    audit.record(audit.UPDATE, "staff_user", user.id, detail="password_reset", user=user)
+    db.session.commit()
+    return user

@@ -1,0 +1,188 @@
+"""Admin pages (accounts, audit trail, access report, CSV export) and the metrics page."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Response, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.exceptions import NotFound
+
+from intake.extensions import db
+from intake.models import Alert, BreakGlassGrant, DeadLetter, User
+from intake.models.staff import STAFF_ROLES
+from intake.services import audit, auth, metrics
+from intake.staff import bp, recent_auth_required, staff_required
+from intake.staff.forms import LogoutForm, UserActionForm, UserForm
+
+
+def _user() -> User:
+    return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
+
+
+@bp.route("/admin/users", methods=["GET", "POST"])
+@staff_required("admin")
+@recent_auth_required(back="staff.users", methods=("POST",))
+def users() -> Response | str | tuple[str, int]:
+    form = UserForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            created = auth.create_user(
+                form.email.data or "",
+                form.role.data or "",
+                form.password.data or "",
+                display_name=form.display_name.data or "",
+                queues=list(form.queues.data or []),
+            )
+        except auth.AccountError as error:
+            getattr(form, error.field).errors = [error.message]
+            status = 400
+        else:
+            audit.record(audit.CREATE, "staff_user", created.id, user=_user(), commit=True)
+            flash(f"Account {created.email} created; the second factor is set up at first sign-in.")
+            return redirect(url_for("staff.users"), code=303)
+    elif request.method == "POST":
+        status = 400
+    accounts = list(db.session.scalars(sa.select(User).order_by(User.email)))
+    return render_template(
+        "staff/admin_users.html",
+        form=form,
+        accounts=accounts,
+        roles=STAFF_ROLES,
+        action_form=UserActionForm(),
+        logout_form=LogoutForm(),
+    ), status
+
+
+@bp.post("/admin/users/<int:user_id>")
+@staff_required("admin")
+@recent_auth_required(back="staff.users")
+def user_action(user_id: int) -> Response:
+    account = db.session.get(User, user_id)
+    form = UserActionForm()
+    if account is None or not form.validate_on_submit():
+        raise NotFound()
+    if form.action.data == "deactivate":
+        account.active = False
+        auth.end_all_sessions(account, "deactivated")
+    elif form.action.data == "activate":
+        account.active = True
+    elif form.action.data == "reset_totp":
+        auth.reset_totp(account)
+    detail = form.action.data
+    if form.action.data == "change_role":
+        role = form.role.data or ""
+        if role not in STAFF_ROLES or (account.id == _user().id and role != "admin"):
+            # An admin cannot demote themself (someone must be left to manage accounts).
+            flash("Pick a role; admins cannot remove their own admin role.")
+            return redirect(url_for("staff.users"), code=303)
+        account.role = role
+        # New rights (or fewer) start with a fresh sign-in.
+        auth.end_all_sessions(account, "role_changed")
+        detail = f"role:{role}"
+    audit.record(audit.UPDATE, "staff_user", account.id, detail=detail, user=_user())
+    db.session.commit()
+    flash(f"{account.email}: {form.action.data.replace('_', ' ')} done.")
+    return redirect(url_for("staff.users"), code=303)
+
+
+@bp.get("/admin/audit")
+@staff_required("admin")
+def audit_log() -> str:
+    user_id = request.args.get("user", "")
+    resource = request.args.get("resource", "")[:64]
+    events = audit.query(
+        user_id=int(user_id) if user_id.isdigit() else None, resource_id=resource or None
+    )
+    audit.record(audit.READ, "audit_event", None, detail="browse", commit=True)
+    accounts = list(db.session.scalars(sa.select(User).order_by(User.email)))
+    grants = db.session.execute(
+        sa.select(BreakGlassGrant, User.email)
+        .join(User, User.id == BreakGlassGrant.user_id)
+        .order_by(BreakGlassGrant.id.desc())
+        .limit(50)
+    ).all()
+    return render_template(
+        "staff/admin_audit.html",
+        events=events,
+        grants=grants,
+        accounts=accounts,
+        labels=audit.ACTION_LABELS,
+        selected=user_id,
+        resource=resource,
+        logout_form=LogoutForm(),
+    )
+
+
+@bp.get("/admin/alerts")
+@staff_required("admin")
+def alerts_page() -> str:
+    """Decision 7: what needs someone on call (failed emails, dead-lettered tasks), newest first."""
+    alerts = list(db.session.scalars(sa.select(Alert).order_by(Alert.id.desc()).limit(200)))
+    dead_letters = db.session.scalar(sa.select(sa.func.count()).select_from(DeadLetter)) or 0
+    audit.record(audit.READ, "alert", None, detail="browse", commit=True)
+    return render_template(
+        "staff/admin_alerts.html",
+        alerts=alerts,
+        dead_letters=dead_letters,
+        logout_form=LogoutForm(),
+    )
+
+
+@bp.get("/admin/audit/users/<int:user_id>")
+@staff_required("admin")
+def access_report(user_id: int) -> str:
+    account = db.session.get(User, user_id)
+    if account is None:
+        raise NotFound()
+    rows = audit.access_report(user_id)
+    audit.record(audit.READ, "access_report", user_id, commit=True)
+    return render_template(
+        "staff/admin_report.html",
+        account=account,
+        rows=rows,
+        labels=audit.ACTION_LABELS,
+        logout_form=LogoutForm(),
+    )
+
+
+@bp.get("/metrics")
+@staff_required()
+def metrics_page() -> str:
+    data = metrics.compute()
+    return render_template(
+        "staff/metrics.html",
+        data=data,
+        kind_chart=metrics.stacked_bars(
+            "Cases per week by kind",
+            data.weeks,
+            data.per_week_kind,
+            "Stacked bars: number of new cases each week, split by case kind.",
+        ),
+        disease_chart=metrics.stacked_bars(
+            "Cases per week by disease",
+            data.weeks,
+            data.per_week_disease,
+            "Stacked bars: number of new cases each week, split by disease.",
+        ),
+        timing_chart=metrics.hbars(
+            "Time to acknowledgement and decision", metrics.timing_items(data), " h"
+        ),
+        outcome_chart=metrics.hbars("Outcomes", metrics.outcome_items(data), "%"),
+        timing_items=metrics.timing_items(data),
+        outcome_items=metrics.outcome_items(data),
+        logout_form=LogoutForm(),
+    )
+
+
+@bp.get("/metrics/export.csv")
+@staff_required("admin")
+@recent_auth_required()
+def metrics_export() -> Response:
+    body = metrics.export_csv()
+    audit.record(audit.EXPORT, "referral", None, detail="metrics_csv", commit=True)
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="cases.csv"'},
+    )

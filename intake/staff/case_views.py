@@ -1,0 +1,431 @@
+"""Work queue, case detail and case actions. Views stay thin: scope, validate, call a service."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
+from flask import (
+    Response,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from werkzeug.exceptions import NotFound
+from wtforms.fields.choices import SelectChoice
+
+from intake.domain import messages, statuses
+from intake.domain.reference import format_reference, normalize_reference
+from intake.domain.triage import CATEGORIES, CATEGORY_LABELS, MISSING_ITEM_LABELS, PRIORITY_LABELS
+from intake.extensions import db
+from intake.forms.family import (
+    MESSAGE_SECTIONS,
+    SECOND_OPINION_SECTIONS,
+    MessageForm,
+    SecondOpinionForm,
+)
+from intake.forms.referral import SECTIONS, ReferralForm, as_choices
+from intake.models import CaseNote, Document, InfoRequest, Notification, Referral, User
+from intake.security import talisman
+from intake.services import (
+    alerts,
+    audit,
+    break_glass,
+    casework,
+    info_requests,
+    queue,
+    uploads,
+)
+from intake.services.routing import CASE_KINDS
+from intake.staff import bp, staff_required
+from intake.staff.forms import (
+    AssignForm,
+    BreakGlassForm,
+    InfoRequestForm,
+    LogoutForm,
+    NoteForm,
+    StatusForm,
+)
+
+# The queue's message filter: unmatched messages, or messages in one state (decision 11).
+MESSAGE_FILTERS = ("unmatched", *messages.MESSAGE_STATES)
+
+
+def _user() -> User:
+    return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
+
+
+@bp.get("/", endpoint="queue")
+@staff_required()
+def queue_page() -> str:
+    args = request.args
+    filters = queue.QueueFilters(
+        status=args.get("status", "") if args.get("status", "") in statuses.ALL_STATUSES else "",
+        kind=args.get("kind", "") if args.get("kind", "") in CASE_KINDS else "",
+        category=args.get("category", "")[:40],
+        priority=args.get("priority", "") if args.get("priority") in ("P1", "P2", "P3") else "",
+        assignee=args.get("assignee", "")[:12],
+        overdue=args.get("overdue") == "1",
+        q=args.get("q", "")[:100],
+        message=args.get("message", "") if args.get("message") in MESSAGE_FILTERS else "",
+    )
+    page = queue.queue_page(
+        _user(), filters, args.get("after"), int(current_app.config["QUEUE_PAGE_SIZE"])
+    )
+    return render_template(
+        "staff/queue.html",
+        page=page,
+        filters=filters,
+        statuses=statuses,
+        kinds=CASE_KINDS,
+        categories=CATEGORIES,
+        category_labels=CATEGORY_LABELS,
+        staff=queue.staff_choices(),
+        message_filters=MESSAGE_FILTERS,
+        message_state_labels=messages.STATE_LABELS,
+        logout_form=LogoutForm(),
+    )
+
+
+def _display_value(form: FlaskForm, name: str, value: Any) -> str:
+    """A stored answer as the form showed it (choice labels instead of codes)."""
+    if value in (None, "", []):
+        return ""
+    field = form._fields.get(name)
+    choices = _choice_labels(getattr(field, "choices", None))
+    if isinstance(value, list):
+        return ", ".join(choices.get(str(v), str(v)) for v in value)
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return choices.get(str(value), str(value))
+
+
+def _choice_labels(choices: Any) -> dict[str, str]:
+    if not choices:
+        return {}
+    if isinstance(choices, dict):  # option groups
+        choices = [item for group in choices.values() for item in group]
+    labels = {}
+    for item in choices:
+        if isinstance(item, SelectChoice):
+            labels[str(item.value)] = str(item.label)
+        elif isinstance(item, (tuple, list)) and len(item) >= 2:
+            labels[str(item[0])] = str(item[1])
+    return labels
+
+
+# Each kind of case is shown grouped as on the form it came from.
+FORMS_BY_KIND: dict[str, tuple[type[FlaskForm], list[tuple[Any, list[str]]]]] = {
+    "physician_referral": (ReferralForm, SECTIONS),
+    "second_opinion": (SecondOpinionForm, SECOND_OPINION_SECTIONS),
+    "existing_patient_message": (MessageForm, MESSAGE_SECTIONS),
+}
+
+
+def _sections(referral: Referral) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    form_class, sections = FORMS_BY_KIND.get(referral.kind, FORMS_BY_KIND["physician_referral"])
+    form = form_class(formdata=None, meta={"csrf": False})
+    grouped = []
+    seen: set[str] = set()
+    for title, names in sections:
+        rows = []
+        for name in names:
+            seen.add(name)
+            field = form._fields.get(name)
+            label = str(field.label.text) if field is not None else name.replace("_", " ")
+            rows.append((name, label, _display_value(form, name, referral.answers.get(name))))
+        grouped.append((str(title), rows))
+    extra = [
+        (name, name.replace("_", " ").capitalize(), _display_value(form, name, value))
+        for name, value in sorted(referral.answers.items())
+        if name not in seen and name not in ("csrf_token", "submission_id")
+    ]
+    if extra:
+        grouped.append(("Other answers", extra))
+    return grouped
+
+
+def _timeline(referral: Referral) -> list[dict[str, Any]]:
+    notifications = {
+        n.kind: n
+        for n in db.session.scalars(
+            sa.select(Notification).where(Notification.referral_id == referral.id)
+        )
+    }
+    items = []
+    for event in referral.events:
+        detail = dict(event.detail or {})
+        entry = {
+            "at": event.at,
+            "actor": event.actor,
+            "action": event.action,
+            "event": event,
+            "detail": detail,
+            "delivery": None,
+        }
+        if event.action in ("email_sent", "email_failed"):
+            notification = notifications.get(str(detail.get("notification")))
+            entry["delivery"] = notification.status if notification else None
+        items.append(entry)
+    return items
+
+
+def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, Any]:
+    from intake.staff import family_views
+
+    notes = list(
+        db.session.scalars(
+            sa.select(CaseNote).where(CaseNote.referral_id == referral.id).order_by(CaseNote.at)
+        )
+    )
+    authors = {u.id: u.email for u in queue.staff_choices()}
+    assign_form = forms.get("assign_form") or _assign_form()
+    if not forms.get("assign_form"):
+        assign_form.assignee.data = str(referral.assignee_id or "")
+        assign_form.reviewer.data = str(referral.reviewer_id or "")
+    status_form = forms.get("status_form") or StatusForm()
+    status_form.target.choices = as_choices(_status_choices(referral, user))
+    info_form = forms.get("info_form") or _info_form(referral)
+    if not forms.get("info_form"):
+        info_form.items.data = list(referral.missing_items)
+    open_requests = list(
+        db.session.scalars(
+            sa.select(InfoRequest)
+            .where(InfoRequest.referral_id == referral.id)
+            .order_by(InfoRequest.created_at.desc())
+        )
+    )
+    return {
+        "referral": referral,
+        "reference": format_reference(referral.reference),
+        "sections": _sections(referral),
+        "timeline": _timeline(referral),
+        "notes": notes,
+        "authors": authors,
+        "documents": referral.documents,
+        "linked": queue.linked_cases(user, referral),
+        "missing": [(code, MISSING_ITEM_LABELS.get(code, code)) for code in referral.missing_items],
+        "priority_label": PRIORITY_LABELS.get(referral.triage_priority or "", ""),
+        "category_label": CATEGORY_LABELS.get(referral.triage_category or "", ""),
+        "status_labels": statuses.STATUS_LABELS,
+        "decision_reasons": statuses.DECISION_REASONS,
+        "assignee": db.session.get(User, referral.assignee_id) if referral.assignee_id else None,
+        "reviewer": db.session.get(User, referral.reviewer_id) if referral.reviewer_id else None,
+        "assign_form": assign_form,
+        "note_form": forms.get("note_form") or NoteForm(),
+        "status_form": status_form,
+        "info_form": info_form,
+        "info_requests": open_requests,
+        "can_request_info": statuses.NEEDS_INFO in statuses.TRANSITIONS.get(referral.status, ()),
+        "logout_form": LogoutForm(),
+        "status_error": forms.get("status_error"),
+        # Family paths: the message's state and the records-release authorization.
+        **family_views.case_extras(referral, user, forms),
+    }
+
+
+def _assign_form() -> AssignForm:
+    """The assignment form offering active coordinators/admins and reviewers."""
+    form = AssignForm()
+    coordinators = [u for u in queue.staff_choices() if u.role in ("coordinator", "admin")]
+    nobody = [("", "Nobody")]
+    form.assignee.choices = as_choices(nobody + [(str(u.id), u.email) for u in coordinators])
+    form.reviewer.choices = as_choices(
+        nobody + [(str(u.id), u.email) for u in queue.staff_choices("reviewer")]
+    )
+    return form
+
+
+def _info_form(referral: Referral) -> InfoRequestForm:
+    form = InfoRequestForm()
+    form.items.choices = as_choices(info_requests.item_choices(referral))
+    form.audience.choices = as_choices(info_requests.audience_choices(referral))
+    return form
+
+
+def _status_choices(referral: Referral, user: User) -> list[tuple[str, str]]:
+    allowed = statuses.allowed_next(referral.status, user.role)
+    return [(s, statuses.STATUS_LABELS[s]) for s in allowed if s != statuses.NEEDS_INFO]
+
+
+@bp.route("/break-glass", methods=["GET", "POST"])
+@staff_required("coordinator", "reviewer")
+def break_glass_page() -> Response | str | tuple[str, int]:
+    """Emergency access to one case outside the user's scope, for a short time (H-2)."""
+    form = BreakGlassForm()
+    if form.validate_on_submit():
+        reference = normalize_reference(form.reference.data or "")
+        assert reference is not None  # validated
+        break_glass.request_access(_user(), reference, form.reason.data or "")
+        flash(
+            f"Emergency access granted for {break_glass.GRANT_MINUTES} minutes. The on-call "
+            "team has been alerted and every view is recorded."
+        )
+        return redirect(url_for("staff.case_detail", reference=reference), code=303)
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "staff/break_glass.html",
+        form=form,
+        minutes=break_glass.GRANT_MINUTES,
+        logout_form=LogoutForm(),
+    ), status
+
+
+@bp.get("/referrals/<reference>")
+@staff_required()
+def case_detail(reference: str) -> str:
+    user = _user()
+    referral = queue.get_referral_for(user, reference, log_read=True)
+    return render_template("staff/case.html", **_detail_context(referral, user))
+
+
+def _rerender(referral: Referral, status: int = 400, **forms: Any) -> tuple[str, int]:
+    return render_template("staff/case.html", **_detail_context(referral, _user(), **forms)), status
+
+
+def _back(referral: Referral) -> Response:
+    return redirect(url_for("staff.case_detail", reference=referral.reference), code=303)
+
+
+@bp.post("/referrals/<reference>/assign")
+@staff_required()
+def assign(reference: str) -> Response | tuple[str, int]:
+    user = _user()
+    referral = queue.get_referral_for(user, reference)
+    form = _assign_form()
+    if request.form.get("assign_to_me"):
+        form.assignee.data = str(user.id)
+    if not form.validate_on_submit():
+        return _rerender(referral, assign_form=form)
+    assignee = db.session.get(User, int(form.assignee.data)) if form.assignee.data else None
+    reviewer = db.session.get(User, int(form.reviewer.data)) if form.reviewer.data else None
+    casework.assign(referral, user, assignee, reviewer)
+    flash("Assignment saved.")
+    return _back(referral)
+
+
+@bp.post("/referrals/<reference>/notes")
+@staff_required()
+def add_note(reference: str) -> Response | tuple[str, int]:
+    user = _user()
+    referral = queue.get_referral_for(user, reference)
+    form = NoteForm()
+    if not form.validate_on_submit():
+        return _rerender(referral, note_form=form)
+    casework.add_note(referral, user, form.body.data or "")
+    flash("Note added.")
+    return _back(referral)
+
+
+def _record_refusal(referral: Referral, user: User, error: statuses.TransitionError) -> None:
+    """Undo the attempted move and keep a failure row in the audit trail."""
+    db.session.rollback()
+    audit.record(
+        audit.UPDATE,
+        "referral",
+        referral.reference,
+        outcome="failure",
+        detail=f"status:{error.code}",
+        user=user,
+        commit=True,
+    )
+
+
+@bp.post("/referrals/<reference>/status")
+@staff_required()
+def change_status(reference: str) -> Response | tuple[str, int]:
+    user = _user()
+    referral = queue.get_referral_for(user, reference)
+    form = StatusForm()
+    # Every known status is accepted by the form; the state machine gives the clear message.
+    form.target.choices = as_choices([(s, s) for s in statuses.ALL_STATUSES])
+    if not form.validate_on_submit():
+        return _rerender(referral, status_form=form)
+    try:
+        casework.change_status(referral, user, form.target.data or "", form.reason_code.data)
+    except statuses.TransitionError as error:
+        _record_refusal(referral, user, error)
+        form.target.errors = [error.message]
+        return _rerender(referral, 409, status_form=form, status_error=error.message)
+    flash(f"Status changed to {statuses.STATUS_LABELS[form.target.data or '']}.")
+    return _back(referral)
+
+
+@bp.post("/referrals/<reference>/request-info")
+@staff_required()
+def request_info(reference: str) -> Response | tuple[str, int]:
+    user = _user()
+    referral = queue.get_referral_for(user, reference)
+    form = _info_form(referral)
+    if not form.validate_on_submit():
+        return _rerender(referral, info_form=form)
+    try:
+        info_requests.request_info(referral, user, list(form.items.data or []), form.audience.data)
+    except statuses.TransitionError as error:
+        _record_refusal(referral, user, error)
+        form.items.errors = [error.message]
+        # Shown above the actions too: the form itself is hidden when the move is impossible.
+        return _rerender(referral, 409, info_form=form, status_error=error.message)
+    flash("Request sent: the referrer gets an email with an upload link; the clock is paused.")
+    return _back(referral)
+
+
+@bp.get("/referrals/<reference>/documents/<document_id>")
+@talisman(content_security_policy="default-src 'none'; sandbox")
+@staff_required()
+def download(reference: str, document_id: str) -> Response:
+    user = _user()
+    referral = queue.get_referral_for(user, reference)
+    document = db.session.scalar(
+        sa.select(Document).where(
+            Document.id == document_id[:36], Document.referral_id == referral.id
+        )
+    )
+    if document is None:
+        audit.record(
+            audit.DENIED, "document", document_id[:64], outcome="denied", user=user, commit=True
+        )
+        raise NotFound()
+    try:
+        data = uploads.load(document.storage_key, document.sha256, current_app.config)
+    except (OSError, ValueError, InvalidTag):
+        # H-6: a missing or tampered blob fails closed and somebody is told.
+        alerts.raise_alert(
+            code="document_integrity",
+            dedupe_key=f"document_integrity:{document.id}",
+            referral_id=referral.id,
+            message=f"Document {document.id} failed its integrity check on download.",
+        )
+        audit.record(
+            audit.READ,
+            "document",
+            document.id,
+            outcome="failure",
+            detail="integrity",
+            user=user,
+            commit=True,
+        )
+        raise NotFound() from None
+    audit.record(
+        audit.READ, "document", document.id, detail=referral.reference, user=user, commit=True
+    )
+    response = make_response(data)
+    response.headers["Content-Type"] = "application/octet-stream"
+    ascii_name = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\;' else "_"
+        for c in document.display_name
+    )
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(document.display_name)}"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Document-SHA256"] = document.sha256
+    return response

@@ -1,0 +1,138 @@
+"""Case-page actions for the family paths: moving an existing patient's message through its
+states (decision 11) and recording that a family revoked the records-release authorization
+(decision 16). Same checks as every case action: signed in, care-team role, case in scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from werkzeug.exceptions import NotFound
+from werkzeug.wrappers import Response
+from wtforms import DateField, RadioField, SelectField
+from wtforms.validators import InputRequired
+
+from intake.domain import messages
+from intake.extensions import db
+from intake.forms.referral import as_choices
+from intake.models import Referral, User
+from intake.services import audit, authorization, family_messages, queue, revocation
+from intake.staff import bp, staff_required
+from intake.staff.case_views import _back, _rerender, _user
+
+CARE_TEAM = ("coordinator", "admin")
+
+
+class MessageStateForm(FlaskForm):
+    target = SelectField(_l("Move the message to"), choices=[], validate_choice=True)
+
+
+class RevocationForm(FlaskForm):
+    received_on = DateField(
+        _l("Date the revocation was received"),
+        validators=[InputRequired(message=_l("Enter the date the revocation reached us."))],
+    )
+    method = RadioField(
+        _l("How the family revoked it"),
+        choices=as_choices(
+            [(code, _l(label)) for code, label in messages.REVOCATION_METHODS.items()]
+        ),
+        validators=[InputRequired(message=_l("Choose how the family revoked it."))],
+    )
+
+
+def _state_choices(state: str, role: str) -> list[tuple[str, Any]]:
+    return [(s, _l(messages.STATE_LABELS[s])) for s in messages.allowed_next(state, role)]
+
+
+def case_extras(referral: Referral, user: User, forms: dict[str, Any]) -> dict[str, Any]:
+    """What the case page shows for messages and authorizations (no extra audit rows: the
+    page view's one row covers everything on it)."""
+    message = family_messages.message_of(referral)
+    message_form = forms.get("message_form") or MessageStateForm()
+    if message is not None:
+        message_form.target.choices = as_choices(_state_choices(message.state, user.role))
+    signed = authorization.for_case(referral)
+    revoked_by = None
+    if signed is not None and signed.revoked_by is not None:
+        revoker = db.session.get(User, signed.revoked_by)
+        revoked_by = revoker.email if revoker else None
+    return {
+        "family_message": message,
+        "matched_case": db.session.get(Referral, message.matched_case_id)
+        if message is not None and message.matched_case_id
+        else None,
+        "message_state_labels": messages.STATE_LABELS,
+        "message_form": message_form,
+        "linked_messages": family_messages.messages_for_case(user, referral),
+        "authorization": signed,
+        "revoked_by": revoked_by,
+        "revocation_methods": messages.REVOCATION_METHODS,
+        "revocation_form": forms.get("revocation_form") or RevocationForm(),
+        "care_team": user.role in CARE_TEAM,
+    }
+
+
+@bp.post("/referrals/<reference>/message-state")
+@staff_required(*CARE_TEAM)
+def change_message_state(reference: str) -> Response | tuple[str, int]:
+    user = _user()
+    referral = queue.get_referral_for(user, reference)
+    message = family_messages.message_of(referral)
+    if message is None:
+        audit.record(
+            audit.DENIED, "family_message", referral.reference, outcome="denied", commit=True
+        )
+        raise NotFound()
+    form = MessageStateForm()
+    # Every known state passes the form; the domain's table gives the clear message.
+    form.target.choices = as_choices([(s, s) for s in messages.MESSAGE_STATES])
+    if not form.validate_on_submit():
+        return _rerender(referral, message_form=form)
+    target = form.target.data or ""
+    try:
+        family_messages.change_state(referral, user, target)
+    except messages.MessageTransitionError as error:
+        family_messages.record_refusal(referral, user, error)
+        form.target.errors = [error.message]
+        return _rerender(referral, 409, message_form=form, status_error=error.message)
+    flash(_("Message marked “%(state)s”.", state=_(messages.STATE_LABELS[target])))
+    return _back(referral)
+
+
+@bp.post("/referrals/<reference>/revoke-authorization")
+@staff_required(*CARE_TEAM)
+def revoke_authorization(reference: str) -> Response | tuple[str, int]:
+    user = _user()
+    referral = queue.get_referral_for(user, reference)
+    form = RevocationForm()
+    if not form.validate_on_submit():
+        return _rerender(referral, revocation_form=form)
+    assert form.received_on.data is not None  # validated
+    try:
+        revocation.revoke(
+            referral, user, method=form.method.data or "", received_on=form.received_on.data
+        )
+    except messages.RevocationError as error:
+        db.session.rollback()
+        audit.record(
+            audit.UPDATE,
+            "records_authorization",
+            referral.reference,
+            outcome="failure",
+            detail=f"revoke:{error.code}",
+            user=user,
+            commit=True,
+        )
+        form.received_on.errors = [error.message]
+        return _rerender(referral, 409, revocation_form=form, status_error=error.message)
+    flash(
+        _(
+            "Revocation recorded. No more records will be requested from the family's doctors; "
+            "what was already received stays with the case."
+        )
+    )
+    return _back(referral)

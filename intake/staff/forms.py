@@ -1,0 +1,162 @@
+"""Staff forms: every field validated on the server, CSRF on every one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    HiddenField,
+    MultipleFileField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from intake.domain import statuses
+from intake.domain.reference import normalize_reference
+from intake.forms.referral import as_choices
+from intake.forms.validators import Email, MultiLine, SingleLine
+from intake.models.staff import STAFF_ROLES
+from intake.services.auth import looks_like_recovery_code
+from intake.services.routing import CASE_KINDS
+
+
+class CheckboxList(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class LoginForm(FlaskForm):
+    email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=256)])
+    next = HiddenField()
+
+
+class ResetRequestForm(FlaskForm):
+    email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField(
+        _l("New password"),
+        validators=[DataRequired(), Length(max=256)],
+        description=_l("At least 12 characters, not a common password."),
+        render_kw={"autocomplete": "new-password"},
+    )
+    again = PasswordField(
+        _l("The new password again"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The two do not match."))],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
+class ConfirmForm(FlaskForm):
+    password = PasswordField(_l("Your password"), validators=[DataRequired(), Length(max=256)])
+    next = HiddenField()
+
+
+class CodeForm(FlaskForm):
+    code = StringField(
+        _l("6-digit code from your authenticator app"),
+        validators=[DataRequired(), Length(min=6, max=16)],
+        description=_l("Lost your phone? Enter one of your recovery codes instead."),
+        render_kw={"autocomplete": "one-time-code"},
+    )
+
+    def validate_code(self, field: Any) -> None:
+        code = field.data or ""
+        if not ("".join(code.split()).isdigit() or looks_like_recovery_code(code)):
+            raise ValidationError(_l("Enter the 6 digits shown in your authenticator app."))
+
+
+class RecoveryCodesForm(FlaskForm):
+    pass
+
+
+class LogoutForm(FlaskForm):
+    pass
+
+
+class AssignForm(FlaskForm):
+    assignee = SelectField(_l("Coordinator"), choices=[], validate_choice=True)
+    reviewer = SelectField(_l("Reviewing physician"), choices=[], validate_choice=True)
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField(_l("Internal note"), validators=[DataRequired(), MultiLine(max_len=4000)])
+
+
+class StatusForm(FlaskForm):
+    target = SelectField(_l("New status"), choices=[], validate_choice=True)
+    reason_code = SelectField(
+        _l("Reason"),
+        choices=as_choices([("", _l("No reason")), *statuses.DECISION_REASONS.items()]),
+        validate_choice=True,
+        default="",
+    )
+
+
+class InfoRequestForm(FlaskForm):
+    items = CheckboxList(_l("What is missing"), choices=[], validate_choice=True)
+    audience = SelectField(_l("Ask"), choices=[], validate_choice=True)
+
+    def validate_items(self, field: Any) -> None:
+        if not field.data:
+            raise ValidationError(_l("Pick at least one item to ask for."))
+
+
+class BreakGlassForm(FlaskForm):
+    reference = StringField(
+        _l("Case reference"), validators=[DataRequired(), SingleLine(max_len=20)]
+    )
+    reason = TextAreaField(
+        _l("Why you need this case now"), validators=[DataRequired(), MultiLine(max_len=500)]
+    )
+
+    def validate_reference(self, field: Any) -> None:
+        if normalize_reference(field.data or "") is None:
+            raise ValidationError(_l("Enter a case reference, like 7K3M-Q9TX-2HF."))
+
+    def validate_reason(self, field: Any) -> None:
+        if len((field.data or "").strip()) < 20:
+            raise ValidationError(_l("Give the reason in a sentence (at least 20 characters)."))
+
+
+class UploadForm(FlaskForm):
+    files = MultipleFileField(_l("Documents (PDF, PNG or JPEG)"))
+
+
+class UserForm(FlaskForm):
+    email = StringField(_l("Email"), validators=[DataRequired(), Email()])
+    display_name = StringField(_l("Name"), validators=[Optional(), SingleLine(max_len=100)])
+    role = SelectField(_l("Role"), choices=as_choices([(r, r) for r in STAFF_ROLES]))
+    queues = CheckboxList(
+        _l("Queues"), choices=as_choices([(k, k.replace("_", " ")) for k in CASE_KINDS])
+    )
+    password = PasswordField(_l("Initial password"), validators=[DataRequired()])
+
+
+class UserActionForm(FlaskForm):
+    action = SelectField(
+        _l("Action"),
+        choices=as_choices(
+            [
+                ("deactivate", "deactivate"),
+                ("activate", "activate"),
+                ("reset_totp", "reset"),
+                ("change_role", "change role"),
+            ]
+        ),
+    )
+    # Only read for change_role.
+    role = SelectField(
+        _l("Role"),
+        choices=as_choices([("", ""), *[(r, r) for r in STAFF_ROLES]]),
+        validators=[Optional()],
+    )

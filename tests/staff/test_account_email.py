@@ -1,0 +1,119 @@
+"""Emails about a staff member's own account, through a real SMTP server: the new sign-in
+notice (H-9) and the single-use, expiring password-reset link."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from intake.extensions import db
+from intake.models import OutboxEvent, PasswordReset, StaffSession
+from intake.services import auth, staff_mail
+from tests.stack import SmtpServer
+from tests.staff.helpers import PASSWORD, audit_count, make_user, next_code, sign_in
+
+NEW_PASSWORD = "Plum-Orchard-Lantern-77"
+
+
+@pytest.fixture
+def mail_app(app: Flask, smtp: SmtpServer) -> Iterator[Flask]:
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port, SMTP_STARTTLS=False)
+    yield app
+
+
+def _events(app: Flask, task: str) -> list[list[Any]]:
+    with app.app_context():
+        return [
+            list(args)
+            for args in db.session.scalars(
+                sa.select(OutboxEvent.args).where(OutboxEvent.task_name == task)
+            )
+        ]
+
+
+def test_every_sign_in_is_notified_to_the_account_once(
+    mail_app: Flask, client: FlaskClient, smtp: SmtpServer
+) -> None:
+    user = make_user(mail_app, "notice@program.test")
+    sign_in(mail_app, client, user)
+    events = _events(mail_app, staff_mail.SIGNIN_TASK)
+    assert len(events) == 1  # queued with the sign-in, sent by a worker
+    session_id = int(events[0][0])
+    with mail_app.test_request_context():
+        assert staff_mail.send_signin_notice(session_id) == "sent"
+        assert staff_mail.send_signin_notice(session_id) == "skipped"
+        record = db.session.get(StaffSession, session_id)
+        assert record is not None and record.notice_sent_at is not None
+    [message] = smtp.messages
+    assert message["To"] == "notice@program.test"
+    assert "New sign-in" in str(message["Subject"])
+    assert "127.0.0.1" in message.get_content()
+
+
+def test_password_reset_link_is_single_use_and_ends_every_session(
+    mail_app: Flask, client: FlaskClient, smtp: SmtpServer
+) -> None:
+    user = make_user(mail_app, "forgetful@program.test")
+    signed_in = mail_app.test_client()
+    sign_in(mail_app, signed_in, user)
+    # Unknown addresses get the same answer and no email.
+    anyone = mail_app.test_client()
+    unknown = anyone.post("/coordinator/login/reset", data={"email": "nobody@program.test"})
+    known = anyone.post("/coordinator/login/reset", data={"email": user.email})
+    assert unknown.status_code == known.status_code == 200
+    assert unknown.get_data(as_text=True) == known.get_data(as_text=True)
+    [[reset_id]] = _events(mail_app, staff_mail.RESET_TASK)
+    with mail_app.test_request_context():
+        assert staff_mail.send_reset(int(reset_id)) == "sent"
+        assert staff_mail.send_reset(int(reset_id)) == "skipped"
+        stored = db.session.get(PasswordReset, int(reset_id))
+        assert stored is not None and stored.token_hash
+    [message] = [m for m in smtp.messages if "Reset" in str(m["Subject"])]
+    pattern = r"http://intake\.test(/coordinator/login/reset/[A-Za-z0-9_-]+)"
+    link = re.search(pattern, message.get_content())
+    assert link and link.group(1).rsplit("/", 1)[1] not in stored.token_hash
+
+    browser = mail_app.test_client()
+    opened = browser.get(link.group(1))
+    assert opened.status_code == 303
+    assert opened.headers["Location"] == "/coordinator/login/reset/new"  # the token left the URL
+    weak = browser.post(
+        "/coordinator/login/reset/new", data={"password": "password1234", "again": "password1234"}
+    )
+    assert weak.status_code == 400 and "too common" in weak.get_data(as_text=True)
+    done = browser.post(
+        "/coordinator/login/reset/new", data={"password": NEW_PASSWORD, "again": NEW_PASSWORD}
+    )
+    assert done.status_code == 303 and done.headers["Location"] == "/coordinator/login"
+    # Single use; and whoever was signed in (maybe the attacker) is out.
+    assert mail_app.test_client().get(link.group(1)).status_code == 410
+    assert signed_in.get("/coordinator/").status_code == 302
+    assert audit_count(mail_app, detail="password_reset", user_id=user.id) == 1
+    # The old password no longer works; the new one does, still with the second factor.
+    old = anyone.post("/coordinator/login", data={"email": user.email, "password": PASSWORD})
+    assert old.status_code == 401
+    fresh = mail_app.test_client()
+    step = fresh.post("/coordinator/login", data={"email": user.email, "password": NEW_PASSWORD})
+    assert step.headers["Location"].endswith("/coordinator/login/code")
+    second = fresh.post("/coordinator/login/code", data={"code": next_code(mail_app, user)})
+    assert second.status_code == 302
+
+
+def test_password_reset_link_expires(mail_app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = make_user(mail_app, "slow@program.test")
+    mail_app.test_client().post("/coordinator/login/reset", data={"email": user.email})
+    [[reset_id]] = _events(mail_app, staff_mail.RESET_TASK)
+    with mail_app.test_request_context():
+        reset = db.session.get(PasswordReset, int(reset_id))
+        assert reset is not None
+        link = staff_mail.reset_url(reset).replace("http://intake.test", "")
+        later = reset.expires_at + timedelta(seconds=1)
+    monkeypatch.setattr(auth, "_clock", lambda: later)
+    assert mail_app.test_client().get(link).status_code == 410
