@@ -1,0 +1,132 @@
+"""The care team's side of existing patients' messages (decision 11).
+
+A message is stored as its own case (kind ``existing_patient_message``, rule R0) plus a
+:class:`~intake.models.FamilyMessage` row with its state. Reading one is a view of that case
+(one audit row, written by ``queue.get_referral_for``); each state change is audited and goes
+on the message's timeline and, when the message was matched, on the child's case timeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from intake.domain import messages, statuses
+from intake.extensions import db
+from intake.models import FamilyMessage, Referral, TimelineEvent, User
+from intake.services import audit, cases, notifications
+from intake.services.casework import acknowledge
+from intake.services.families import consented_family_email
+from intake.services.queue import scope_clause
+
+MESSAGE_KIND = "existing_patient_message"
+
+
+@dataclass(frozen=True)
+class LinkedMessage:
+    """A message shown on the case it was matched to: no text, just where and how far along."""
+
+    reference: str
+    topic: str
+    state: str
+    created_at: object
+
+
+def message_of(referral: Referral) -> FamilyMessage | None:
+    if referral.kind != MESSAGE_KIND:
+        return None
+    return db.session.scalar(
+        sa.select(FamilyMessage).where(FamilyMessage.referral_id == referral.id)
+    )
+
+
+def messages_for_case(user: User, referral: Referral) -> list[LinkedMessage]:
+    """Messages matched to ``referral`` that ``user`` may open (their own scope applies)."""
+    rows = db.session.execute(
+        sa.select(Referral.reference, FamilyMessage.topic, FamilyMessage.state, Referral.created_at)
+        .join(FamilyMessage, FamilyMessage.referral_id == Referral.id)
+        .where(FamilyMessage.matched_case_id == referral.id, scope_clause(user))
+        .order_by(Referral.created_at.desc())
+    ).all()
+    return [LinkedMessage(*row) for row in rows]
+
+
+def change_state(message_case: Referral, actor: User, target: str) -> FamilyMessage:
+    """Move the message through decision 11's states in one transaction.
+
+    Raises messages.MessageTransitionError (the caller rolls back and records the refusal).
+    ``answered`` queues the family's PHI-free notice (once per message, with their consent,
+    in their language); ``closed`` also closes the message's case so it leaves the open queue.
+    """
+    message = db.session.scalar(
+        sa.select(FamilyMessage)
+        .where(FamilyMessage.referral_id == message_case.id)
+        .with_for_update()
+    )
+    if message is None:
+        raise messages.MessageTransitionError("not_a_message", "This case is not a message.")
+    previous = message.state
+    messages.check_transition(previous, target, role=actor.role)
+    message.state = target
+    detail = {"message": message_case.reference, "from_state": previous, "to_state": target}
+    db.session.add(
+        TimelineEvent(
+            referral_id=message_case.id,
+            actor=actor.email,
+            action="message_state_changed",
+            detail=detail,
+        )
+    )
+    if message.matched_case_id is not None:
+        db.session.add(
+            TimelineEvent(
+                referral_id=message.matched_case_id,
+                actor=actor.email,
+                action="message_state_changed",
+                detail=detail,
+            )
+        )
+    acknowledge(message_case)
+    if messages.notify_family(target):
+        email = consented_family_email(message_case.answers)
+        if email:
+            notifications.ensure_notification(
+                message_case,
+                notifications.FAMILY_MESSAGE_ANSWERED,
+                [email],
+                language=cases.email_language(message_case, "family"),
+            )
+    if target == messages.CLOSED and message_case.status not in statuses.TERMINAL:
+        # A message is not a referral (decision 11): its case follows the message's own states
+        # rather than the referral state machine, and sends no status email of its own.
+        db.session.add(
+            TimelineEvent(
+                referral_id=message_case.id,
+                actor=actor.email,
+                action="status_changed",
+                from_status=message_case.status,
+                to_status=statuses.CLOSED,
+                detail={"reason": "message_closed"},
+            )
+        )
+        message_case.status = statuses.CLOSED
+    audit.record(audit.UPDATE, "family_message", message.id, detail=f"state:{target}", user=actor)
+    db.session.commit()
+    return message
+
+
+def record_refusal(
+    message_case: Referral, actor: User, error: messages.MessageTransitionError
+) -> None:
+    """Undo the attempted change and keep a failure row in the audit trail."""
+    db.session.rollback()
+    audit.record(
+        audit.UPDATE,
+        "family_message",
+        message_case.reference,
+        outcome="failure",
+        detail=f"state:{error.code}",
+        user=actor,
+        commit=True,
+    )
