@@ -50,7 +50,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from intake.public import bp as public_bp
 
     app.register_blueprint(public_bp)
+    from intake.families import bp as families_bp
+
+    app.register_blueprint(families_bp)
     if app.config["MAIL_PAGE_ENABLED"]:
         app.register_blueprint(dev_bp)
+    from intake import staff
+
+    staff.init_app(app)
     cli.init_app(app)
     return app

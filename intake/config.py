@@ -62,6 +62,11 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
     if is_redis:
         broker_options = {
             "visibility_timeout": visibility_timeout,
+            # How often a worker looks for messages whose visibility timeout ran out (kombu
+            # scans every interval x throttle seconds, 100 s by default); lowered together
+            # with the timeout in fault tests.
+            "unacked_restore_interval": _int(env, "CELERY_RESTORE_INTERVAL", 10),
+            "unacked_restore_throttle": _int(env, "CELERY_RESTORE_THROTTLE", 10),
             "socket_timeout": 5,
             "socket_connect_timeout": 3,
             "max_retries": 2,
@@ -118,14 +123,22 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "COORDINATOR_EMAILS": _list(env.get("COORDINATOR_EMAILS", "coordinators@localhost")),
         "PROGRAM_LEAD_EMAILS": _list(env.get("PROGRAM_LEAD_EMAILS", "")),
         "ONCALL_EMAILS": _list(env.get("ONCALL_EMAILS", "")),
+        # Optional per-kind coordinators; a kind without its own list goes to COORDINATOR_EMAILS.
+        "SECOND_OPINION_EMAILS": _list(env.get("SECOND_OPINION_EMAILS", "")),
+        "CARE_TEAM_EMAILS": _list(env.get("CARE_TEAM_EMAILS", "")),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "URGENT_PHONE": env.get("URGENT_PHONE", "+1 (555) 010-0199"),
+        # The coordinators' office line, given on the status page and in family emails.
+        "PROGRAM_PHONE": env.get("PROGRAM_PHONE", "+1 (555) 010-0100"),
         "PROGRAM_NAME": env.get("PROGRAM_NAME", "Cellular Therapy Program"),
         # Uploads
         "UPLOAD_DIR": env.get("UPLOAD_DIR", str(instance_dir / "uploads")),
         "UPLOAD_ENCRYPTION_KEY": env.get("UPLOAD_ENCRYPTION_KEY", ""),
         "MAX_UPLOAD_MB": max_upload_mb,
         "MAX_UPLOAD_FILES": max_files,
+        # A Unicode TrueType font for generated PDFs (authorizations); the built-in Latin-1 font
+        # is used when it is missing. Its bold face is looked up as <name>-Bold.ttf.
+        "PDF_FONT": env.get("PDF_FONT", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
         # The whole request, files included: refused with 413 before it is buffered.
         "MAX_CONTENT_LENGTH": _int(env, "MAX_REQUEST_MB", 30) * 1024 * 1024,
         "MAX_FORM_MEMORY_SIZE": 256 * 1024,
@@ -145,6 +158,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "OUTBOX_SWEEP_SECONDS": _float(env, "OUTBOX_SWEEP_SECONDS", 5.0),
         "RECONCILE_AFTER_SECONDS": _int(env, "RECONCILE_AFTER_SECONDS", 60),
         "NOTIFY_MAX_ATTEMPTS": _int(env, "NOTIFY_MAX_ATTEMPTS", 8),
+        # Failed runs of one task message before it is dead-lettered.
+        "TASK_MAX_ATTEMPTS": _int(env, "TASK_MAX_ATTEMPTS", 5),
         "ACK_DAILY_CAP": _int(env, "ACK_DAILY_CAP", 25),
         "RETRY_BACKOFF_MAX": _int(env, "RETRY_BACKOFF_MAX", 600),
         "CLAIM_SECONDS": _int(env, "CLAIM_SECONDS", 120),
@@ -155,13 +170,17 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
         "REFERRAL_RATE_LIMIT": env.get("REFERRAL_RATE_LIMIT", "20 per minute;200 per day"),
+        # Status lookup (decision 1): per IP, per reference, and a lock after N wrong DOBs.
+        "STATUS_RATE_LIMIT": env.get("STATUS_RATE_LIMIT", "10 per minute;60 per hour"),
+        "STATUS_REFERENCE_RATE_LIMIT": env.get("STATUS_REFERENCE_RATE_LIMIT", "10 per hour"),
+        "STATUS_LOCK_AFTER": _int(env, "STATUS_LOCK_AFTER", 5),
+        "STATUS_LOCK_MINUTES": _int(env, "STATUS_LOCK_MINUTES", 30),
         "TRUSTED_PROXY_HOPS": _int(env, "TRUSTED_PROXY_HOPS", 0),
         # Sessions and CSRF
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": intake_env == "production",
         "WTF_CSRF_TIME_LIMIT": 4 * 3600,
-        # --- coordinator workspace (issue 4) ---
         "STAFF_IDLE_MINUTES": _int(env, "STAFF_IDLE_MINUTES", 15),
         "STAFF_ABSOLUTE_HOURS": _int(env, "STAFF_ABSOLUTE_HOURS", 12),
         "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 5),
@@ -172,7 +191,6 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "INFO_REMINDER_HOURS": _float(env, "INFO_REMINDER_HOURS", 72.0),
         "INFO_MAX_REMINDERS": _int(env, "INFO_MAX_REMINDERS", 3),
         "STAFF_SWEEP_SECONDS": _float(env, "STAFF_SWEEP_SECONDS", 60.0),
-        # --- end coordinator workspace ---
         # i18n
         "LANGUAGES": ["en", "es"],
         "BABEL_DEFAULT_LOCALE": "en",

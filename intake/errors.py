@@ -41,6 +41,15 @@ def _render_error(code: int, correlation_id: str | None = None) -> tuple[str, in
 
 
 def init_app(app: Flask) -> None:
+    from intake.extensions import db
+    from intake.services.db import release_session
+
+    # Registered after Flask-SQLAlchemy's own teardown, so it runs first (teardowns run in
+    # reverse): a session whose connection died during the request is dropped quietly.
+    @app.teardown_appcontext
+    def _release_session(_exc: BaseException | None) -> None:
+        release_session(db.session)
+
     @app.errorhandler(CSRFError)
     def _csrf_error(error: CSRFError) -> tuple[str, int]:
         log.warning("csrf_failure endpoint=%s", request.endpoint)

@@ -100,8 +100,23 @@ def app(app_config: dict[str, Any]) -> Iterator[Flask]:
 
 def _empty_tables() -> None:
     with db.engine.begin() as connection:
+        # audit_event is append-only (triggers); test
+        # cleanup bypasses them inside this transaction only.
+        triggers: list[str] = []
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        else:
+            triggers = list(
+                connection.execute(
+                    sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+                )
+            )
+            for name, _sql in triggers:
+                connection.execute(sa.text(f'DROP TRIGGER "{name}"'))
         for table in reversed(db.metadata.sorted_tables):
             connection.execute(sa.delete(table))
+        for _name, sql in triggers:
+            connection.execute(sa.text(sql))
 
 
 @pytest.fixture

@@ -28,4 +28,10 @@ def beat_schedule(config: Any) -> dict[str, dict[str, Any]]:
             "schedule": 3600.0,
             "options": {"expires": 600.0},
         },
+        # Escalations, reminders, closing unanswered requests
+        "staff-sweep": {
+            "task": "staff.sweep",
+            "schedule": float(config["STAFF_SWEEP_SECONDS"]),
+            "options": {"expires": float(config["STAFF_SWEEP_SECONDS"])},
+        },
     }

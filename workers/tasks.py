@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from intake.extensions import db
 from intake.models import Heartbeat, utcnow
 from intake.services import notifications, outbox, referrals, uploads
+from workers.guard import run_guarded
 
 log = logging.getLogger("workers.tasks")
 
@@ -28,10 +29,14 @@ TRANSIENT = (DBAPIError,)
     max_retries=10,
 )
 def triage_referral(self, referral_id: int) -> str:  # type: ignore[no-untyped-def]
-    db.session.rollback()
-    outcome = referrals.run_triage(int(referral_id))
-    outbox.relay()
-    return outcome
+    def body() -> str:
+        db.session.rollback()
+        outcome = referrals.run_triage(int(referral_id))
+        outbox.relay()
+        return outcome
+
+    # A poison message is dead-lettered after TASK_MAX_ATTEMPTS.
+    return run_guarded(self, body)
 
 
 @shared_task(
@@ -44,12 +49,37 @@ def triage_referral(self, referral_id: int) -> str:  # type: ignore[no-untyped-d
     max_retries=10,
 )
 def send_notification(self, notification_id: str) -> str:  # type: ignore[no-untyped-def]
-    outcome = notifications.deliver(str(notification_id))
-    if outcome.startswith("retry:"):
-        delay = float(outcome.split(":", 1)[1])
-        # Attempts are counted in the database, so Celery's own retry budget is not the limit.
-        raise self.retry(countdown=delay, max_retries=None)
-    return outcome
+    def body() -> str:
+        outcome = notifications.deliver(str(notification_id))
+        if outcome.startswith("retry:"):
+            delay = float(outcome.split(":", 1)[1])
+            # Attempts are counted in the database, so Celery's own retry budget is not the limit.
+            raise self.retry(countdown=delay, max_retries=None)
+        return outcome
+
+    # A poison message is dead-lettered after TASK_MAX_ATTEMPTS.
+    return run_guarded(self, body)
+
+
+@shared_task(
+    name="families.authorization_pdf",
+    bind=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=10,
+)
+def authorization_pdf(self, authorization_id: int) -> str:  # type: ignore[no-untyped-def]
+    """The signed authorization's PDF, kept with the case; a rerun finds it done."""
+
+    def body() -> str:
+        from intake.services import authorization
+
+        db.session.rollback()
+        return authorization.generate_pdf(int(authorization_id))
+
+    return run_guarded(self, body)
 
 
 @shared_task(name="outbox.relay")
@@ -75,3 +105,30 @@ def heartbeat() -> None:
 @shared_task(name="uploads.gc")
 def collect_upload_orphans() -> int:
     return uploads.collect_orphans(current_app.config)
+
+
+@shared_task(name="staff.sweep")
+def staff_sweep() -> dict[str, int]:
+    """Deadline escalations, information-request reminders and no-response closing."""
+    from intake.services import escalation, info_requests
+
+    escalated = escalation.sweep()
+    counts = info_requests.sweep()
+    outbox.relay()
+    return {**counts, "escalations": sum(escalated.values())}
+
+
+@shared_task(name="staff.signin_notice", bind=True)
+def staff_signin_notice(self, session_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Tell a staff member about a new sign-in to their account (H-9)."""
+    from intake.services import staff_mail
+
+    return run_guarded(self, lambda: staff_mail.send_signin_notice(int(session_id)))
+
+
+@shared_task(name="staff.password_reset", bind=True)
+def staff_password_reset(self, reset_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Email a password-reset link (rebuilt from the row's id and nonce, never passed here)."""
+    from intake.services import staff_mail
+
+    return run_guarded(self, lambda: staff_mail.send_reset(int(reset_id)))

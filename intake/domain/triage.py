@@ -73,6 +73,7 @@ from datetime import date, datetime, timedelta
 from typing import Final, Literal
 
 from intake.domain.calendar import BusinessCalendar
+from intake.domain.text import N_
 
 __all__ = [
     "ANSWERS",
@@ -158,24 +159,25 @@ PRIORITY_LABELS: dict[str, str] = {
 REVIEW_BUSINESS_DAYS: dict[str, int] = {"P1": 0, "P2": 1, "P3": 2}
 ACK_BUSINESS_DAYS: Final = 1
 
+# English; family-facing pages and emails translate them (N_ marks them for the catalogue).
 MISSING_ITEM_LABELS: dict[str, str] = {
-    "date_of_birth": "Date of birth",
-    "disease": "Diagnosis",
-    "flow_report": "Flow cytometry report",
-    "performance_score": "Lansky/Karnofsky performance score",
-    "uncontrolled_infection": "Active or uncontrolled infection (yes/no)",
-    "prior_car_t": "Prior CAR T-cell therapy (yes/no)",
-    "cd19_status": "CD19 status",
-    "primary_refractory": "Primary refractory disease (yes/no)",
-    "marrow_relapse_count": "Number of marrow relapses",
-    "had_hsct": "Prior allogeneic stem cell transplant (yes/no)",
-    "hsct_date": "Transplant (HSCT) date",
-    "relapse_date": "Date of most recent relapse",
-    "gvhd_grade": "GVHD grade",
-    "marrow_blasts_pct": "Marrow blasts (%)",
-    "mrd_result": "MRD result",
-    "cns_status": "CNS status (CNS1/2/3)",
-    "oncologist_contact": "Treating oncologist's contact",
+    "date_of_birth": N_("Date of birth"),
+    "disease": N_("Diagnosis"),
+    "flow_report": N_("Flow cytometry report"),
+    "performance_score": N_("Lansky/Karnofsky performance score"),
+    "uncontrolled_infection": N_("Active or uncontrolled infection (yes/no)"),
+    "prior_car_t": N_("Prior CAR T-cell therapy (yes/no)"),
+    "cd19_status": N_("CD19 status"),
+    "primary_refractory": N_("Primary refractory disease (yes/no)"),
+    "marrow_relapse_count": N_("Number of marrow relapses"),
+    "had_hsct": N_("Prior allogeneic stem cell transplant (yes/no)"),
+    "hsct_date": N_("Transplant (HSCT) date"),
+    "relapse_date": N_("Date of most recent relapse"),
+    "gvhd_grade": N_("GVHD grade"),
+    "marrow_blasts_pct": N_("Marrow blasts (%)"),
+    "mrd_result": N_("MRD result"),
+    "cns_status": N_("CNS status (CNS1/2/3)"),
+    "oncologist_contact": N_("Treating oncologist's contact"),
 }
 
 _DISEASE_LABELS: Final = {

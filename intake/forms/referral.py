@@ -177,7 +177,7 @@ def _date(label: Any, required: bool = False, description: Any = "") -> StringFi
         label,
         validators=[first, IsoDate()],
         description=description or _l("YYYY-MM-DD"),
-        render_kw={"placeholder": "YYYY-MM-DD", "inputmode": "numeric"},
+        render_kw={"placeholder": _l("YYYY-MM-DD"), "inputmode": "numeric"},
     )
 
 

@@ -6,9 +6,11 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from intake.models.base import Base, utcnow
+from intake.domain import statuses
+from intake.models.base import Base, UTCDateTime, utcnow
 
 
 class Referral(Base):
@@ -30,9 +32,15 @@ class Referral(Base):
     patient_family_name: Mapped[str] = mapped_column(sa.String(100))
     patient_dob: Mapped[date] = mapped_column(sa.Date)
     person_key: Mapped[str] = mapped_column(sa.String(300), index=True)
+    # Decision 12: a new case for a child who already has an open case (from a physician or a
+    # family) points at that case, so coordinators see one child, not two unrelated tickets.
+    linked_case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("referral.id"), index=True)
     disease: Mapped[str] = mapped_column(sa.String(32))
     referrer_name: Mapped[str] = mapped_column(sa.String(200))
-    referrer_email: Mapped[str] = mapped_column(sa.String(254))
+    # Indexed for the per-referrer daily cap on acknowledgements (decision 8), run per submission.
+    referrer_email: Mapped[str] = mapped_column(sa.String(254), index=True)
+    # The family's own address on family requests (the per-recipient acknowledgement cap).
+    family_email: Mapped[str | None] = mapped_column(sa.String(254), index=True)
     referrer_npi: Mapped[str | None] = mapped_column(sa.String(10))
     preferred_language: Mapped[str] = mapped_column(sa.String(8), default="en")
     answers: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
@@ -49,6 +57,14 @@ class Referral(Base):
     ack_due_at: Mapped[datetime | None]
     review_due_at: Mapped[datetime | None]
 
+    assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id"), index=True)
+    reviewer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id"), index=True)
+    # Decision 4: first coordinator contact stops the acknowledgement clock.
+    acknowledged_at: Mapped[datetime | None]
+    # The review clock pauses while the case waits on the referrer or family.
+    clock_paused_at: Mapped[datetime | None]
+    clock_paused_seconds: Mapped[int] = mapped_column(default=0)
+
     documents: Mapped[list[Document]] = relationship(
         back_populates="referral", order_by="Document.created_at"
     )
@@ -56,7 +72,44 @@ class Referral(Base):
         back_populates="referral", order_by="TimelineEvent.id"
     )
 
-    __table_args__ = (sa.Index("ix_referral_queue", "status", "triage_priority", "review_due_at"),)
+
+class _FarFuture(sa.sql.expression.ColumnElement[datetime]):
+    """9999-01-01 UTC, written inline: an index expression never matches a bound parameter."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(_FarFuture)
+def _far_future(element: _FarFuture, compiler: Any, **kw: Any) -> str:
+    return "'9999-01-01 00:00:00.000000'"  # SQLite keeps UTC datetimes as sortable text
+
+
+@compiles(_FarFuture, "postgresql")
+def _far_future_pg(element: _FarFuture, compiler: Any, **kw: Any) -> str:
+    return "'9999-01-01 00:00:00+00'::timestamptz"
+
+
+# The work queue's order as one row value (priority, due time, id): untriaged cases sort after
+# P3, cases without a due time last. The keyset cursor compares against the same row, so both
+# the first page and any deep page are one range scan of an index below.
+QUEUE_PRIORITY_KEY = sa.func.coalesce(Referral.triage_priority, sa.literal_column("'P9'"))
+QUEUE_DUE_KEY = sa.func.coalesce(Referral.review_due_at, _FarFuture())
+QUEUE_ORDER = (QUEUE_PRIORITY_KEY, QUEUE_DUE_KEY, Referral.id)
+# Open = not terminal, as literal SQL: the partial indexes' predicate, which the planner can then
+# match whatever the query's parameters.
+_TERMINAL_LIST = ", ".join(f"'{s}'" for s in statuses.ALL_STATUSES if s in statuses.TERMINAL)
+OPEN_ONLY = sa.text(f"status NOT IN ({_TERMINAL_LIST})")
+
+# All open cases in queue order (the default view and its deep pages).
+sa.Index(
+    "ix_referral_open_queue",
+    *QUEUE_ORDER,
+    postgresql_where=OPEN_ONLY,
+    sqlite_where=OPEN_ONLY,
+)
+# One status in queue order (the status filter, including closed cases).
+sa.Index("ix_referral_status_queue", Referral.status, *QUEUE_ORDER)
 
 
 class Document(Base):

@@ -1,7 +1,7 @@
-"""Public pages: the referral form, its confirmation, health."""
+"""Public pages: the referral form, its confirmation, the status lookup, health."""
 
 from flask import Blueprint
 
 bp = Blueprint("public", __name__)
 
-from intake.public import views  # noqa: E402,F401
+from intake.public import status, views  # noqa: E402,F401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -26,9 +27,10 @@ from intake.errors import RESUBMIT_VIEWS
 from intake.extensions import db, limiter
 from intake.forms.referral import DOCUMENT_SLOTS, REQUIRED_FIELDS, SECTIONS, ReferralForm
 from intake.forms.validators import MESSAGES_FOR_UPLOAD_ERRORS
+from intake.models import Referral
 from intake.public import bp
 from intake.services import health
-from intake.services.db import is_database_unavailable
+from intake.services.db import is_database_unavailable, keep_loaded_after_commit
 from intake.services.referrals import Submission, SubmissionConflict, UploadedFile, submit_referral
 from intake.services.uploads import UploadStoreError
 
@@ -54,19 +56,9 @@ def refer() -> Response | tuple[str, int] | str:
         form.submission_id.data = str(uuid.uuid4())
         return _render_form(form)
 
-    problems: list[str] = []
-    duplicated = [key for key in request.form if len(request.form.getlist(key)) > 1]
-    if any(key not in MULTI_VALUED for key in duplicated):
-        log.warning("rejected_submission reason=duplicate_parameters")
-        problems.append(_("Some fields were sent more than once. Check the form and submit again."))
-    if form.website.data:
-        log.warning("rejected_submission reason=honeypot")
-        abort(400)
-    if not _valid_submission_id(form.submission_id.data):
-        form.submission_id.data = str(uuid.uuid4())
-
+    problems = request_problems(form, MULTI_VALUED)
     fields_ok = form.validate_on_submit()
-    files = _collect_files(form)
+    files = collect_files(form, DOCUMENT_SLOTS, form.doc_other)
     if problems or not fields_ok or files is None:
         log.info("rejected_submission reason=validation fields=%s", sorted(form.errors))
         return _render_form(form, problems=problems, status=422)
@@ -77,44 +69,76 @@ def refer() -> Response | tuple[str, int] | str:
         files=files,
         language=_locale(),
     )
+    return store_and_confirm(
+        lambda: submit_referral(submission),
+        form,
+        lambda problems, status: _render_form(form, problems=problems, status=status),
+        "public.referral_submitted",
+    )
+
+
+def request_problems(form: Any, multi_valued: set[str]) -> list[str]:
+    """Checks every public form makes before validating: duplicate parameters (security.md
+    §5 row 17), the honeypot (decision 8, a 400) and a well-formed submission id."""
+    problems: list[str] = []
+    duplicated = [key for key in request.form if len(request.form.getlist(key)) > 1]
+    if any(key not in multi_valued for key in duplicated):
+        log.warning("rejected_submission reason=duplicate_parameters")
+        problems.append(_("Some fields were sent more than once. Check the form and submit again."))
+    if form.website.data:
+        log.warning("rejected_submission reason=honeypot")
+        abort(400)
+    if not _valid_submission_id(form.submission_id.data):
+        form.submission_id.data = str(uuid.uuid4())
+    return problems
+
+
+def store_and_confirm(
+    store: Callable[[], tuple[Referral, bool]],
+    form: Any,
+    render: Callable[[list[str], int], tuple[str, int]],
+    confirm_endpoint: str,
+) -> Response | tuple[str, int]:
+    """Run a submit use case; Post/Redirect/Get to its confirmation, or explain what failed
+    (409 conflicting resubmission, 503 store or database down) with the answers kept."""
     try:
-        referral, _created = submit_referral(submission)
+        # Confirm with the reference already in hand: no read after the commit that a
+        # database restart could turn into a 503 for a stored referral (fault F7).
+        with keep_loaded_after_commit(db.session()):
+            referral, _created = store()
+            reference = referral.reference
     except SubmissionConflict:
         form.submission_id.data = str(uuid.uuid4())
-        return _render_form(
-            form,
-            problems=[
+        return render(
+            [
                 _(
                     "This form was already submitted with different answers. Check the form "
                     "and submit it again to create a new referral."
                 )
             ],
-            status=409,
+            409,
         )
     except UploadStoreError:
         log.error("upload_store_unavailable")
-        return _render_form(
-            form,
-            problems=[_("We could not store your files just now. Nothing was saved; try again.")],
-            status=503,
+        return render(
+            [_("We could not store your files just now. Nothing was saved; try again.")], 503
         )
     except Exception as exc:
         if not is_database_unavailable(exc):
             raise
         db.session.rollback()
         log.error("database_unavailable_at_submit")
-        return _render_form(
-            form,
-            problems=[
+        return render(
+            [
                 _(
                     "We could not save your referral just now. Nothing was saved. Your answers "
                     "are below; please submit again in a minute (files must be attached again)."
                 )
             ],
-            status=503,
+            503,
         )
-    session["confirmed_reference"] = referral.reference
-    return redirect(url_for("public.referral_submitted"), code=303)
+    session["confirmed_reference"] = reference
+    return redirect(url_for(confirm_endpoint), code=303)
 
 
 @bp.get("/refer/submitted")
@@ -167,14 +191,17 @@ def _valid_submission_id(value: Any) -> bool:
         return False
 
 
-def _collect_files(form: ReferralForm) -> list[UploadedFile] | None:
-    """Read and check every attached file; None (with field errors) if any is refused."""
+def collect_files(
+    form: Any, slots: list[tuple[str, Any]], overflow_field: Any
+) -> list[UploadedFile] | None:
+    """Read and check every file attached to the ``doc_<slot>`` fields; None (with field
+    errors) if any is refused. Too many files in all is reported on ``overflow_field``."""
     config = current_app.config
     max_bytes = config["MAX_UPLOAD_MB"] * 1024 * 1024
     accepted: list[UploadedFile] = []
     ok = True
     count = 0
-    for slot, _label in DOCUMENT_SLOTS:
+    for slot, _label in slots:
         field = getattr(form, f"doc_{slot}")
         uploads: list[FileStorage] = [
             f for f in request.files.getlist(field.name) if f and (f.filename or f.content_length)
@@ -195,8 +222,8 @@ def _collect_files(form: ReferralForm) -> list[UploadedFile] | None:
                 continue
             accepted.append(UploadedFile(slot, display_name, mime, data))
     if count > config["MAX_UPLOAD_FILES"]:
-        form.doc_other.errors = [
-            *form.doc_other.errors,
+        overflow_field.errors = [
+            *overflow_field.errors,
             _("Attach at most %(count)d files in all.", count=config["MAX_UPLOAD_FILES"]),
         ]
         ok = False

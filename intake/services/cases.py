@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
+
 from intake.domain import statuses
 from intake.extensions import db
 from intake.models import Referral, TimelineEvent
@@ -41,9 +43,26 @@ def change_status(
             referral,
             f"status.{event.id}.{audience}",
             recipients,
-            language=referral.preferred_language,
+            language=email_language(referral, audience),
         )
     return event
+
+
+def email_language(referral: Referral, audience: str) -> str:
+    """The language of a status email: the family's choice on the form for the family; the
+    language a clinician used the site in for the referrer (a family's request names the
+    oncologist as the case's clinician, who gets the default language)."""
+    languages = current_app.config["LANGUAGES"]
+    default = str(current_app.config["BABEL_DEFAULT_LOCALE"])
+    if audience == "family":
+        # preferred_language: family forms; patient_language: the physician form's
+        # "family's preferred language".
+        for key in ("preferred_language", "patient_language"):
+            if referral.answers.get(key) in languages:
+                return str(referral.answers[key])
+    elif referral.kind != "physician_referral":
+        return default
+    return referral.preferred_language if referral.preferred_language in languages else default
 
 
 def status_email_recipients(referral: Referral, target: str) -> dict[str, list[str]]:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, scoped_session
+
+log = logging.getLogger("intake.db")
 
 
 def configure_sqlite(engine: sa.Engine) -> None:
@@ -25,3 +31,38 @@ def is_database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+@contextmanager
+def keep_loaded_after_commit(session: Session) -> Iterator[None]:
+    """Keep what was just written readable after the commit without another query.
+
+    A database that goes away right after a commit must not turn a stored row into an error
+    page: the caller answers from the values it already holds.
+    """
+    previous = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        yield
+    finally:
+        session.expire_on_commit = previous
+
+
+def release_session(session: scoped_session[Any]) -> None:
+    """End the request's session; a connection lost meanwhile is dropped, not raised.
+
+    Closing rolls back an open transaction. When the database restarted in the meantime that
+    rollback fails, and raised from the app context's teardown it would become a bare 500 from
+    the WSGI server after the response was already decided.
+    """
+    try:
+        session.remove()
+    except DBAPIError as exc:
+        if not is_database_unavailable(exc):
+            raise
+        log.warning("session_release_failed database_unavailable")
+        try:
+            session().invalidate()
+        except DBAPIError:
+            pass
+        session.registry.clear()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,17 +21,28 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import DBAPIError
 
 from intake.domain.reference import format_reference
 from intake.extensions import db
 from intake.models import DeadLetter, Notification, Referral, TimelineEvent, utcnow
 from intake.services import alerts, mail, outbox
+from intake.services.db import is_database_unavailable
 from intake.services.routing import recipients_for
 
 log = logging.getLogger("intake.notifications")
 
 COORDINATOR_NEW = "coordinator_new_case"
 REFERRER_ACK = "referrer_acknowledgement"
+FAMILY_ACK = "family_acknowledgement"
+FAMILY_MESSAGE_ACK = "family_message_acknowledgement"
+# The care team's "new message" email: R0 cases have no priority and no review deadline.
+CARE_TEAM_NEW = "family_message_new"
+# The family's "your care team has answered" notice: once per message (decision 11).
+FAMILY_MESSAGE_ANSWERED = "family_message_answered"
+
+# Family kinds counted against the per-recipient daily acknowledgement cap (decision 8).
+FAMILY_ACKNOWLEDGEMENT_KINDS = frozenset({FAMILY_ACK, FAMILY_MESSAGE_ACK})
 
 
 def ensure_notification(
@@ -72,8 +85,17 @@ def coordinator_recipients(referral: Referral, *, business_hours: bool = True) -
     return recipients
 
 
+def new_case_kind(referral: Referral) -> str:
+    """The staff email for a newly triaged case: the care team's for R0 messages."""
+    return CARE_TEAM_NEW if referral.kind == "existing_patient_message" else COORDINATOR_NEW
+
+
 def acknowledgements_sent_today(email: str) -> int:
-    """Decision 8: acknowledgements are capped per recipient per day (abuse of the form)."""
+    """Decision 8: acknowledgements are capped per recipient per day (abuse of the form).
+
+    Counts referrer acknowledgements to ``email`` as the referrer and family acknowledgements
+    to it as the family's address (both columns indexed).
+    """
     since = utcnow() - timedelta(days=1)
     return int(
         db.session.scalar(
@@ -81,9 +103,14 @@ def acknowledgements_sent_today(email: str) -> int:
             .select_from(Notification)
             .join(Referral, Referral.id == Notification.referral_id)
             .where(
-                Notification.kind == REFERRER_ACK,
                 Notification.created_at >= since,
-                Referral.referrer_email == email,
+                sa.or_(
+                    sa.and_(Notification.kind == REFERRER_ACK, Referral.referrer_email == email),
+                    sa.and_(
+                        Notification.kind.in_(sorted(FAMILY_ACKNOWLEDGEMENT_KINDS)),
+                        Referral.family_email == email,
+                    ),
+                ),
             )
         )
         or 0
@@ -128,6 +155,8 @@ def _template_and_subject(notification: Notification, context: dict[str, Any]) -
         context["new_status"] = event.to_status if event else None
         context["audience"] = audience
         kind = "status_update"
+    elif kind.split(".", 1)[0] in KIND_RENDERERS:
+        kind = KIND_RENDERERS[kind.split(".", 1)[0]](notification, context)
     subject = SUBJECTS.get(kind)
     if subject is None:
         raise ValueError(f"unknown notification kind {notification.kind}")
@@ -147,8 +176,18 @@ class LazyFormat:
 SUBJECTS: dict[str, Any] = {
     COORDINATOR_NEW: _l("New referral waiting: %(reference)s (%(priority)s)"),
     REFERRER_ACK: _l("Referral received: %(reference)s"),
+    FAMILY_ACK: _l("We received your request: %(reference)s"),
+    FAMILY_MESSAGE_ACK: _l("We received your message: %(reference)s"),
+    CARE_TEAM_NEW: _l("New message from a patient's family: %(reference)s"),
+    FAMILY_MESSAGE_ANSWERED: _l("Your care team answered your message: %(reference)s"),
     "status_update": _l("Update on request %(reference)s"),
+    "info_request": _l("More information needed for request %(reference)s"),
+    "escalation": _l("Deadline alert: %(reference)s (%(priority)s)"),
 }
+
+# Kinds `<prefix>.<…>` whose template name and context another module fills in (info requests,
+# escalations); each registers itself here when imported.
+KIND_RENDERERS: dict[str, Callable[[Notification, dict[str, Any]], str]] = {}
 
 
 def _claim(notification_id: str) -> tuple[bool, bool]:
@@ -203,19 +242,42 @@ def deliver(notification_id: str) -> str:
         mail.send(email, current_app.config)
     except mail.TransientMailError as exc:
         return _record_failure(notification, referral, str(exc))
-    notification.status = "sent"
-    notification.sent_at = utcnow()
-    notification.claimed_until = None
-    notification.last_error = None
-    db.session.add(
-        TimelineEvent(
-            referral_id=referral.id,
-            action="email_sent",
-            detail={"notification": notification.kind, "attempts": notification.attempts},
-        )
-    )
-    db.session.commit()
+    _mark_sent(notification.id, referral.id, notification.kind, notification.attempts)
     return "sent"
+
+
+def _mark_sent(notification_id: str, referral_id: int, kind: str, attempts: int) -> None:
+    """Record the delivery, retrying through a database blip while our claim still holds.
+
+    The message is already accepted: giving up here would let the claim expire and the email go
+    out twice (fault F8, a PostgreSQL restart mid-task), so keep trying for half the claim.
+    """
+    deadline = time.monotonic() + current_app.config["CLAIM_SECONDS"] / 2
+    pause = 0.25
+    while True:
+        try:
+            result = db.session.execute(
+                sa.update(Notification)
+                .where(Notification.id == notification_id, Notification.status == "sending")
+                .values(status="sent", sent_at=utcnow(), claimed_until=None, last_error=None)
+            )
+            if getattr(result, "rowcount", 0):
+                db.session.add(
+                    TimelineEvent(
+                        referral_id=referral_id,
+                        action="email_sent",
+                        detail={"notification": kind, "attempts": attempts},
+                    )
+                )
+            db.session.commit()
+            return
+        except DBAPIError as exc:
+            db.session.rollback()
+            if not is_database_unavailable(exc) or time.monotonic() + pause > deadline:
+                raise
+            log.warning("mark_sent_retry notification=%s", notification_id)
+            time.sleep(pause)
+            pause = min(pause * 2, 4.0)
 
 
 def retry_delay(attempts: int) -> float:

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -15,14 +15,14 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from intake.domain import statuses
+from intake.domain import linking, statuses
 from intake.domain.calendar import BusinessCalendar, parse_holidays
 from intake.domain.inputs import normalize_person_key
 from intake.domain.reference import new_reference
 from intake.domain.triage import Thresholds, TriageInput, triage
 from intake.extensions import db
-from intake.models import DeadLetter, Document, Notification, Referral, TimelineEvent, utcnow
-from intake.services import alerts, notifications, outbox, uploads
+from intake.models import DeadLetter, Notification, Referral, TimelineEvent, utcnow
+from intake.services import alerts, authorization, notifications, outbox, uploads
 
 log = logging.getLogger("intake.referrals")
 
@@ -60,9 +60,53 @@ def find_by_submission(submission_id: str) -> Referral | None:
 
 
 def submit_referral(submission: Submission) -> tuple[Referral, bool]:
-    """Store a referral, its documents and its outbox rows in one transaction.
+    """Store a physician referral with its triage task and the referrer's acknowledgement.
 
     Returns (referral, created). A repeated submission id returns the original referral.
+    """
+    answers = submission.answers
+
+    def build() -> Referral:
+        return Referral(
+            kind="physician_referral",
+            patient_given_name=answers["patient_given_name"],
+            patient_family_name=answers["patient_family_name"],
+            patient_dob=date.fromisoformat(answers["patient_dob"]),
+            disease=answers["disease"],
+            referrer_name=answers["referrer_name"],
+            referrer_email=answers["referrer_email"],
+            referrer_npi=answers.get("referrer_npi") or None,
+        )
+
+    def follow_ups(referral: Referral) -> None:
+        outbox.add_event(db.session, "referrals.triage", referral.id)
+        acknowledge(referral, notifications.REFERRER_ACK, referral.referrer_email)
+
+    return store_case(submission, build, follow_ups)
+
+
+def acknowledge(referral: Referral, kind: str, email: str) -> None:
+    """Queue an acknowledgement unless this address had too many today (decision 8)."""
+    if notifications.acknowledgements_sent_today(email) < current_app.config["ACK_DAILY_CAP"]:
+        notifications.ensure_notification(
+            referral, kind, [email], language=referral.preferred_language
+        )
+    else:
+        log.warning("acknowledgement_capped referral=%s", referral.id)
+
+
+def store_case(
+    submission: Submission,
+    build: Callable[[], Referral],
+    follow_ups: Callable[[Referral], None],
+) -> tuple[Referral, bool]:
+    """Store any kind of case, its documents and its follow-up rows in one transaction.
+
+    ``build`` returns the new case with its kind-specific columns; this function adds the
+    reference, idempotency key, identity key, answers and documents, links the case to the
+    same child's open case (decision 12) and calls ``follow_ups`` (outbox events, emails,
+    extra rows) once the case has an id. Returns (case, created); a repeated submission id
+    returns the original case, or raises SubmissionConflict if the payload differs.
     """
     payload_hash = submission.payload_hash()
     existing = find_by_submission(submission.submission_id)
@@ -70,41 +114,29 @@ def submit_referral(submission: Submission) -> tuple[Referral, bool]:
         return _same_or_conflict(existing, payload_hash), False
 
     config = current_app.config
-    answers = submission.answers
-    referral = Referral(
-        reference=new_reference(),
-        submission_id=submission.submission_id,
-        payload_hash=payload_hash,
-        kind="physician_referral",
-        status="received",
-        patient_given_name=answers["patient_given_name"],
-        patient_family_name=answers["patient_family_name"],
-        patient_dob=date.fromisoformat(answers["patient_dob"]),
-        person_key=normalize_person_key(
-            answers["patient_given_name"], answers["patient_family_name"], answers["patient_dob"]
-        ),
-        disease=answers["disease"],
-        referrer_name=answers["referrer_name"],
-        referrer_email=answers["referrer_email"],
-        referrer_npi=answers.get("referrer_npi") or None,
-        preferred_language=submission.language,
-        answers=answers,
+    referral = build()
+    referral.reference = new_reference()
+    referral.submission_id = submission.submission_id
+    referral.payload_hash = payload_hash
+    referral.status = "received"
+    referral.person_key = normalize_person_key(
+        referral.patient_given_name, referral.patient_family_name, referral.patient_dob
     )
+    referral.preferred_language = submission.language
+    referral.answers = submission.answers
     stored: list[str] = []
     try:
+        if referral.linked_case_id is None:
+            referral.linked_case_id = same_child_open_case(referral.person_key)
         for upload in submission.files:
             blob = uploads.store(upload.data, config)
             stored.append(blob.storage_key)
             referral.documents.append(
-                Document(
-                    id=str(uuid.uuid4()),
+                uploads.document_for(
+                    blob,
                     slot=upload.slot,
                     display_name=upload.display_name,
                     mime_type=upload.mime_type,
-                    size_bytes=blob.size_bytes,
-                    sha256=blob.sha256,
-                    storage_key=blob.storage_key,
-                    key_id=blob.key_id,
                 )
             )
         db.session.add(referral)
@@ -112,19 +144,9 @@ def submit_referral(submission: Submission) -> tuple[Referral, bool]:
         referral.events.append(
             TimelineEvent(action="created", to_status="received", detail={"source": "web_form"})
         )
-        outbox.add_event(db.session, "referrals.triage", referral.id)
-        if (
-            notifications.acknowledgements_sent_today(referral.referrer_email)
-            < config["ACK_DAILY_CAP"]
-        ):
-            notifications.ensure_notification(
-                referral,
-                notifications.REFERRER_ACK,
-                [referral.referrer_email],
-                language=submission.language,
-            )
-        else:
-            log.warning("acknowledgement_capped referral=%s", referral.id)
+        if referral.linked_case_id is not None:
+            _record_link(referral, referral.linked_case_id)
+        follow_ups(referral)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -137,8 +159,36 @@ def submit_referral(submission: Submission) -> tuple[Referral, bool]:
         db.session.rollback()
         uploads.discard(stored, config)
         raise
-    log.info("referral_created id=%s documents=%s", referral.id, len(submission.files))
+    log.info(
+        "case_created id=%s kind=%s documents=%s", referral.id, referral.kind, len(submission.files)
+    )
     return referral, True
+
+
+def same_child_open_case(person_key: str) -> int | None:
+    """The open case a new case for this child joins (decision 12), or None."""
+    rows = db.session.execute(
+        sa.select(Referral.id, Referral.status, Referral.created_at).where(
+            Referral.person_key == person_key,
+            # A message to the care team is not a request a new case should join.
+            Referral.kind != "existing_patient_message",
+        )
+    ).all()
+    return linking.case_to_link([linking.CaseSummary(r.id, r.status, r.created_at) for r in rows])
+
+
+def _record_link(referral: Referral, linked_case_id: int) -> None:
+    """Both timelines say so; ids only, never the other case's details."""
+    db.session.add(
+        TimelineEvent(
+            referral_id=referral.id, action="linked_to_case", detail={"case_id": linked_case_id}
+        )
+    )
+    db.session.add(
+        TimelineEvent(
+            referral_id=linked_case_id, action="case_linked", detail={"case_id": referral.id}
+        )
+    )
 
 
 def _same_or_conflict(existing: Referral, payload_hash: str) -> Referral:
@@ -193,7 +243,7 @@ def triage_input(referral: Referral) -> TriageInput:
         kind=referral.kind,  # type: ignore[arg-type]
         received_at=referral.created_at,
         date_of_birth=referral.patient_dob,
-        disease=referral.disease,
+        disease=referral.disease or None,
         cd19_status=a.get("cd19_status") or None,
         cd22_status=a.get("cd22_status") or None,
         primary_refractory=_answer(a.get("primary_refractory")),
@@ -225,8 +275,17 @@ def triage_input(referral: Referral) -> TriageInput:
         referrer_marked_urgent=bool(a.get("urgent")),
         urgency_reason=a.get("urgency_reason") or "",
         has_flow_report="flow_cytometry" in slots,
-        has_oncologist_contact=True,
+        has_oncologist_contact=has_oncologist_contact(referral),
     )
+
+
+def has_oncologist_contact(referral: Referral) -> bool:
+    """R2: a family request names the treating oncologist and a way to reach them."""
+    if referral.kind != "second_opinion":
+        return True
+    answers = referral.answers
+    reachable = answers.get("oncologist_phone") or answers.get("oncologist_email")
+    return bool(answers.get("oncologist_name") and reachable)
 
 
 def run_triage(referral_id: int) -> str:
@@ -286,7 +345,7 @@ def run_triage(referral_id: int) -> str:
     business_hours = program_calendar().is_business_time(utcnow())
     notifications.ensure_notification(
         referral,
-        notifications.COORDINATOR_NEW,
+        notifications.new_case_kind(referral),
         notifications.coordinator_recipients(referral, business_hours=business_hours),
     )
     db.session.commit()
@@ -342,11 +401,17 @@ def reconcile(now: datetime | None = None) -> dict[str, int]:
     for notification in stuck_notifications:
         notification.updated_at = now
         outbox.add_event(db.session, "notify.send", notification.id)
+    pdfs = authorization.requeue_missing_pdfs(now, cutoff)
     db.session.commit()
-    if stuck_referrals or stuck_notifications:
+    if stuck_referrals or stuck_notifications or pdfs:
         log.info(
-            "reconcile requeued referrals=%s notifications=%s",
+            "reconcile requeued referrals=%s notifications=%s authorization_pdfs=%s",
             len(stuck_referrals),
             len(stuck_notifications),
+            pdfs,
         )
-    return {"referrals": len(stuck_referrals), "notifications": len(stuck_notifications)}
+    return {
+        "referrals": len(stuck_referrals),
+        "notifications": len(stuck_notifications),
+        "authorization_pdfs": pdfs,
+    }

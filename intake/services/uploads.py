@@ -10,6 +10,7 @@ import hashlib
 import os
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,10 +44,19 @@ def _key(config: dict[str, Any]) -> bytes:
         # Development only (production refuses to start without a key): one key per instance.
         key_file = Path(config["INSTANCE_DIR"]) / "upload-key.hex"
         if not key_file.exists():
+            # Written aside then linked into place: several web workers may race here, and a
+            # reader must never see the file before its content (it did: an empty key, a 500).
             key_file.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            tmp = key_file.with_name(f"{key_file.name}.{secrets.token_hex(4)}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32))
+            try:
+                os.link(tmp, key_file)
+            except FileExistsError:
+                pass  # another process won the race; use its key
+            finally:
+                tmp.unlink()
         key = bytes.fromhex(key_file.read_text().strip())
     if len(key) != 32:
         raise ValueError("UPLOAD_ENCRYPTION_KEY must be 64 hex characters (256 bits)")
@@ -82,6 +92,20 @@ def store(data: bytes, config: dict[str, Any]) -> StoredBlob:
         sha256=hashlib.sha256(data).hexdigest(),
         size_bytes=len(data),
         key_id=key_id_for(key),
+    )
+
+
+def document_for(blob: StoredBlob, *, slot: str, display_name: str, mime_type: str) -> Document:
+    """The Document row (case document metadata) of a stored blob."""
+    return Document(
+        id=str(uuid.uuid4()),
+        slot=slot,
+        display_name=display_name,
+        mime_type=mime_type,
+        size_bytes=blob.size_bytes,
+        sha256=blob.sha256,
+        storage_key=blob.storage_key,
+        key_id=blob.key_id,
     )
 
 
