@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
@@ -29,6 +30,7 @@ from intake.domain.reference import format_reference
 from intake.extensions import db
 from intake.models import Authorization, Referral, TimelineEvent, utcnow
 from intake.services import outbox, uploads
+from intake.services.auth import now
 
 log = logging.getLogger("intake.authorization")
 
@@ -346,12 +348,27 @@ def for_case(referral: Referral) -> Authorization | None:
     )
 
 
-def check_records_request(referral: Referral, today: date) -> None:
+def program_date(at: datetime) -> date:
+    """The program's calendar date at ``at``: expiry and revocation dates are read in it."""
+    return at.astimezone(ZoneInfo(current_app.config["PROGRAM_TZ"])).date()
+
+
+def program_today() -> date:
+    return program_date(now())
+
+
+def is_expired(signed: Authorization, today: date | None = None) -> bool:
+    """In effect through its expiry date (in the program's time zone), expired after it."""
+    return signed.expires_on < (today or program_today())
+
+
+def check_records_request(referral: Referral, today: date | None = None) -> None:
     """Refuse a request for records that relies on the family's authorization when it was
     revoked (decision 16) or has expired. Raises statuses.TransitionError with a clear message.
 
-    A physician's referral has no family authorization (the treating provider asks) and is
-    not affected; what the program already received stays with the case either way.
+    ``today`` is the program's date (default: now). A physician's referral has no family
+    authorization (the treating provider asks) and is not affected; what the program already
+    received stays with the case either way.
     """
     from intake.domain.statuses import TransitionError
 
@@ -359,7 +376,7 @@ def check_records_request(referral: Referral, today: date) -> None:
     if signed is None:
         return
     if signed.revoked_at is not None:
-        received = signed.revocation_received_on or signed.revoked_at.date()
+        received = signed.revocation_received_on or program_date(signed.revoked_at)
         raise TransitionError(
             "authorization_revoked",
             _(
@@ -369,7 +386,7 @@ def check_records_request(referral: Referral, today: date) -> None:
                 date=received.isoformat(),
             ),
         )
-    if signed.expires_on < today:
+    if is_expired(signed, today):
         raise TransitionError(
             "authorization_expired",
             _(

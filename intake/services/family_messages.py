@@ -111,7 +111,15 @@ def change_state(message_case: Referral, actor: User, target: str) -> FamilyMess
             )
         )
         message_case.status = statuses.CLOSED
-    audit.record(audit.UPDATE, "family_message", message.id, detail=f"state:{target}", user=actor)
+    # Keyed by the case reference, like the refusals and every other row about this case, so
+    # the audit page finds a case's whole history with one search.
+    audit.record(
+        audit.UPDATE,
+        "family_message",
+        message_case.reference,
+        detail=f"state:{target}",
+        user=actor,
+    )
     db.session.commit()
     return message
 

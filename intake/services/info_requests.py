@@ -154,7 +154,7 @@ def request_info(
         raise ValueError("unknown audience")
     if audience != "family":
         # Decision 16: asking the family's doctors relies on the family's authorization.
-        authorization.check_records_request(referral, now().date())
+        authorization.check_records_request(referral)
     cases.change_status(referral, statuses.NEEDS_INFO, actor=actor.email, role=actor.role)
     nonce = secrets.token_hex(16)
     info_request = InfoRequest(
@@ -206,6 +206,56 @@ def close_open_requests(referral: Referral, reason: str) -> None:
     ):
         info_request.closed_at = now()
         info_request.close_reason = reason[:24]
+
+
+def close_links_to_doctors(
+    referral: Referral, reason: str, *, actor: str, role: str, at: datetime | None = None
+) -> int:
+    """Close the case's open upload links to clinicians (every audience but the family): once
+    the family's authorization is revoked or expired, a reminder or an upload through them
+    would be a request or disclosure it no longer covers. A case left waiting on nothing goes
+    back to review with its clock running again. Returns how many links were closed."""
+    at = at or now()
+    open_links = list(
+        db.session.scalars(
+            sa.select(InfoRequest).where(
+                InfoRequest.referral_id == referral.id,
+                InfoRequest.closed_at.is_(None),
+                InfoRequest.spent_at.is_(None),
+                InfoRequest.audience != "family",
+            )
+        )
+    )
+    for link in open_links:
+        link.closed_at = at
+        link.close_reason = reason[:24]
+    if not open_links or referral.status != statuses.NEEDS_INFO:
+        return len(open_links)
+    db.session.flush()
+    still_waiting = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(InfoRequest)
+        .where(
+            InfoRequest.referral_id == referral.id,
+            InfoRequest.closed_at.is_(None),
+            InfoRequest.spent_at.is_(None),
+        )
+    )
+    if not still_waiting:
+        resume_clock(referral)
+        cases.change_status(
+            referral, statuses.UNDER_REVIEW, actor=actor, role=role, detail={"reason": reason}
+        )
+    return len(open_links)
+
+
+def _records_refusal(referral: Referral, at: datetime) -> str | None:
+    """Why the family's authorization no longer allows asking their doctors (None if it does)."""
+    try:
+        authorization.check_records_request(referral, authorization.program_date(at))
+    except statuses.TransitionError as error:
+        return error.code
+    return None
 
 
 def receive_upload(info_request_id: int, files: list[UploadedFile]) -> Referral:
@@ -344,6 +394,12 @@ def sweep(at: datetime | None = None) -> dict[str, int]:
             )
             referral.clock_paused_at = None
             counts["closed"] += 1
+        elif info_request.audience != "family" and (refusal := _records_refusal(referral, at)):
+            # Decision 16: a reminder is another request to the family's doctors.
+            closed = close_links_to_doctors(
+                referral, refusal, actor=SYSTEM_ACTOR, role="coordinator", at=at
+            )
+            log.info("info_links_closed referral=%s reason=%s n=%s", referral.id, refusal, closed)
         elif (
             info_request.reminders_sent < config["INFO_MAX_REMINDERS"]
             and at - (info_request.last_reminder_at or info_request.created_at) >= interval

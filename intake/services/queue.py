@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import abort, request
 from sqlalchemy import orm
 
-from intake.domain import statuses
+from intake.domain import messages, statuses
 from intake.domain.deadlines import TimeLeft, time_left
 from intake.domain.reference import normalize_reference
 from intake.extensions import db
@@ -128,7 +128,9 @@ def _filtered(user: User, filters: QueueFilters) -> sa.Select[tuple[Referral]]:
     statement = sa.select(Referral).where(scope_clause(user))
     if filters.status:
         statement = statement.where(Referral.status == filters.status)
-    else:
+    elif filters.message != messages.CLOSED:
+        # Closing a message closes its case too: the "closed" message filter looks past the
+        # open queue, every other view stays on it.
         statement = statement.where(OPEN_ONLY)
     if filters.kind:
         statement = statement.where(Referral.kind == filters.kind)

@@ -9,22 +9,17 @@ closed; documents already received stay with the case. A revocation is final.
 from __future__ import annotations
 
 from datetime import date
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
 
-from intake.domain import messages, statuses
+from intake.domain import messages
 from intake.extensions import db
-from intake.models import Authorization, InfoRequest, Referral, TimelineEvent, User
-from intake.services import audit, cases, info_requests
+from intake.models import Authorization, Referral, TimelineEvent, User
+from intake.services import audit, info_requests
 from intake.services.auth import now
+from intake.services.authorization import program_date, program_today
 
 REVOKED_CLOSE_REASON = "auth_revoked"
-
-
-def program_today() -> date:
-    return now().astimezone(ZoneInfo(current_app.config["PROGRAM_TZ"])).date()
 
 
 def revoke(referral: Referral, actor: User, *, method: str, received_on: date) -> Authorization:
@@ -36,13 +31,12 @@ def revoke(referral: Referral, actor: User, *, method: str, received_on: date) -
         raise messages.RevocationError(
             "no_authorization", "This case has no records-release authorization to revoke."
         )
-    zone = ZoneInfo(current_app.config["PROGRAM_TZ"])
     messages.check_revocation(
         role=actor.role,
         already_revoked=signed.revoked_at is not None,
         method=method,
         received_on=received_on,
-        signed_on=signed.signed_at.astimezone(zone).date(),
+        signed_on=program_date(signed.signed_at),
         today=program_today(),
     )
     signed.revoked_at = now()
@@ -62,11 +56,12 @@ def revoke(referral: Referral, actor: User, *, method: str, received_on: date) -
             },
         )
     )
+    # Keyed by the case reference, like the refused attempts, so one search finds both.
     audit.record(
         audit.UPDATE,
         "records_authorization",
-        signed.id,
-        detail=f"revoked:{method}:{referral.reference}",
+        referral.reference,
+        detail=f"revoked:{method}",
         user=actor,
     )
     db.session.commit()
@@ -75,40 +70,7 @@ def revoke(referral: Referral, actor: User, *, method: str, received_on: date) -
 
 def _close_links_to_doctors(referral: Referral, actor: User) -> int:
     """Close open upload links sent to the family's doctors: uploading through them would be a
-    disclosure under the revoked authorization. A case left waiting on nothing goes back to
-    review with its clock running again."""
-    open_links = list(
-        db.session.scalars(
-            sa.select(InfoRequest).where(
-                InfoRequest.referral_id == referral.id,
-                InfoRequest.closed_at.is_(None),
-                InfoRequest.spent_at.is_(None),
-                InfoRequest.audience != "family",
-            )
-        )
+    disclosure under the revoked authorization."""
+    return info_requests.close_links_to_doctors(
+        referral, REVOKED_CLOSE_REASON, actor=actor.email, role=actor.role
     )
-    for link in open_links:
-        link.closed_at = now()
-        link.close_reason = REVOKED_CLOSE_REASON
-    if not open_links or referral.status != statuses.NEEDS_INFO:
-        return len(open_links)
-    db.session.flush()
-    still_waiting = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(InfoRequest)
-        .where(
-            InfoRequest.referral_id == referral.id,
-            InfoRequest.closed_at.is_(None),
-            InfoRequest.spent_at.is_(None),
-        )
-    )
-    if not still_waiting:
-        info_requests.resume_clock(referral)
-        cases.change_status(
-            referral,
-            statuses.UNDER_REVIEW,
-            actor=actor.email,
-            role=actor.role,
-            detail={"reason": REVOKED_CLOSE_REASON},
-        )
-    return len(open_links)

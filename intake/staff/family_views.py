@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from flask import flash
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -62,13 +63,21 @@ def case_extras(referral: Referral, user: User, forms: dict[str, Any]) -> dict[s
         revoked_by = revoker.email if revoker else None
     return {
         "family_message": message,
-        "matched_case": db.session.get(Referral, message.matched_case_id)
+        # Within the user's own scope: a case outside it is not even named (decision 10).
+        "matched_case": db.session.scalar(
+            sa.select(Referral).where(
+                Referral.id == message.matched_case_id, queue.scope_clause(user)
+            )
+        )
         if message is not None and message.matched_case_id
         else None,
         "message_state_labels": messages.STATE_LABELS,
         "message_form": message_form,
         "linked_messages": family_messages.messages_for_case(user, referral),
         "authorization": signed,
+        "authorization_expired": signed is not None
+        and signed.revoked_at is None
+        and authorization.is_expired(signed),
         "revoked_by": revoked_by,
         "revocation_methods": messages.REVOCATION_METHODS,
         "revocation_form": forms.get("revocation_form") or RevocationForm(),
