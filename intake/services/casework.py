@@ -8,6 +8,9 @@ from intake.models import CaseNote, Referral, TimelineEvent, User
 from intake.services import audit, cases, info_requests
 from intake.services.auth import now
 
+# family_messages.MESSAGE_KIND (that module imports this one).
+MESSAGE_KIND = "existing_patient_message"
+
 
 def acknowledge(referral: Referral) -> None:
     """Decision 4: the first coordinator contact stops the acknowledgement clock."""
@@ -74,6 +77,14 @@ def change_status(
 
     Leaving `needs_info` by hand closes the open information request and resumes the clock.
     """
+    if referral.kind == MESSAGE_KIND:
+        # Decision 11: a message is not a referral. Its case follows the message's own states
+        # (closing the message closes the case); a referral status here would leave the two
+        # out of step, e.g. a "new" message missing from the open queue.
+        raise statuses.TransitionError(
+            "family_message",
+            "A family's message moves through its own states: use 'Save message state'.",
+        )
     if target == statuses.NEEDS_INFO:
         raise statuses.TransitionError(
             "use_info_request",

@@ -343,6 +343,23 @@ def test_an_unknown_state_is_a_form_error(
     assert the_message(app, reference).state == "new"
 
 
+def test_a_message_case_does_not_take_referral_statuses(
+    app: Flask, client: FlaskClient, coordinator: Account
+) -> None:
+    """Decision 11: the message's own states drive its case; the (hidden) referral status form
+    cannot put the two out of step."""
+    reference = send_message(app)
+    status = get_referral(app, reference).status
+    response = client.post(
+        f"/coordinator/referrals/{reference}/status", data={"target": "withdrawn"}
+    )
+    assert response.status_code == 409
+    assert "use 'Save message state'" in html.unescape(response.get_data(as_text=True))
+    assert get_referral(app, reference).status == status
+    assert the_message(app, reference).state == "new"
+    assert listed(client, message="new") == {reference}
+
+
 def test_the_page_offers_only_the_moves_the_table_allows(
     app: Flask, client: FlaskClient, coordinator: Account
 ) -> None:
