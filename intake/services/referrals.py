@@ -126,8 +126,6 @@ def store_case(
     referral.answers = submission.answers
     stored: list[str] = []
     try:
-        if referral.linked_case_id is None:
-            referral.linked_case_id = same_child_open_case(referral.person_key)
         for upload in submission.files:
             blob = uploads.store(upload.data, config)
             stored.append(blob.storage_key)
@@ -139,6 +137,10 @@ def store_case(
                     mime_type=upload.mime_type,
                 )
             )
+        # Taken last: the per-child lock is held until commit, so keep the files out of it.
+        if referral.linked_case_id is None:
+            _lock_child(referral.person_key)
+            referral.linked_case_id = same_child_open_case(referral.person_key)
         db.session.add(referral)
         db.session.flush()
         referral.events.append(
@@ -163,6 +165,20 @@ def store_case(
         "case_created id=%s kind=%s documents=%s", referral.id, referral.kind, len(submission.files)
     )
     return referral, True
+
+
+def _lock_child(person_key: str) -> None:
+    """Serialize new cases for one child until this transaction ends.
+
+    Without it, a physician and a parent submitting for the same child at the same moment
+    would each find no open case and create two unlinked ones. PostgreSQL holds the advisory
+    lock to commit or rollback; SQLite (development only) serializes writers on its own.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 12))"),
+            {"key": person_key},
+        )
 
 
 def same_child_open_case(person_key: str) -> int | None:

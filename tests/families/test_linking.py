@@ -3,10 +3,12 @@ case, from a physician or a family, joins that case, and the coordinator sees bo
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -149,3 +151,34 @@ def test_the_coordinator_sees_both_cases_on_each_case_page(app: Flask, client: F
         html = page.get_data(as_text=True)
         assert "Linked cases" in html
         assert f"/coordinator/referrals/{other}" in html
+
+
+def test_simultaneous_requests_for_one_child_make_one_case_and_links(app: Flask) -> None:
+    """Physicians and a parent submitting for the same child at the same moment: one case is
+    the first, every other joins it (an advisory lock per child on PostgreSQL)."""
+    with app.app_context():
+        dialect = db.engine.dialect.name
+    if dialect != "postgresql":
+        pytest.skip("the per-child lock is PostgreSQL's; SQLite is development-only")
+    start = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            start.wait(timeout=10)
+            physician_referral(app)
+        except BaseException as error:  # reported below, not lost in the thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=submit) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with app.app_context():
+        rows = db.session.execute(sa.select(Referral.id, Referral.linked_case_id)).all()
+    assert len(rows) == 6
+    first = [case_id for case_id, linked in rows if linked is None]
+    assert len(first) == 1, rows
+    assert all(linked == first[0] for case_id, linked in rows if case_id != first[0])
