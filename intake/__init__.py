@@ -24,6 +24,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     check_production_safety(app.config)
     Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Alembic announces each of its plugins at INFO on every command: noise in `make run`.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     from intake import cli, errors, i18n, security
     from intake.celery_app import celery_init_app
