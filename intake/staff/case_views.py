@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -41,6 +42,7 @@ from intake.services import (
     break_glass,
     casework,
     info_requests,
+    near_match,
     queue,
     uploads,
 )
@@ -51,6 +53,7 @@ from intake.staff.forms import (
     BreakGlassForm,
     InfoRequestForm,
     LogoutForm,
+    NearMatchForm,
     NoteForm,
     StatusForm,
 )
@@ -212,6 +215,8 @@ def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, A
         "authors": authors,
         "documents": referral.documents,
         "linked": queue.linked_cases(user, referral),
+        "near_matches": near_match.offer_for(user, referral),
+        "near_match_form": NearMatchForm(),
         "missing": [(code, MISSING_ITEM_LABELS.get(code, code)) for code in referral.missing_items],
         "priority_label": PRIORITY_LABELS.get(referral.triage_priority or "", ""),
         "category_label": CATEGORY_LABELS.get(referral.triage_category or "", ""),
@@ -376,6 +381,60 @@ def request_info(reference: str) -> Response | tuple[str, int]:
         return _rerender(referral, 409, info_form=form, status_error=error.message)
     flash("Request sent: the referrer gets an email with an upload link; the clock is paused.")
     return _back(referral)
+
+
+# Linking two cases, or saying they are different children, changes what the care team sees
+# together: coordinators and admins decide; reviewers see the offer only.
+NEAR_MATCH_ROLES = ("coordinator", "admin")
+
+
+def _near_match_decision(
+    reference: str, decide: Callable[[Referral, Referral, User], str]
+) -> Response | tuple[str, int]:
+    user = _user()
+    referral = queue.get_referral_for(user, reference)
+    form = NearMatchForm()
+    if not form.validate_on_submit():
+        return _rerender(
+            referral, status_error="Choose a case under “Possible same child” and try again."
+        )
+    # Out of the user's scope: 404 and a logged denial, like opening that case.
+    other = queue.get_referral_for(user, form.candidate.data or "")
+    try:
+        done = decide(referral, other, user)
+    except near_match.NearMatchRefused as error:
+        near_match.record_refusal(referral, user, error)
+        return _rerender(referral, 409, status_error=error.message)
+    flash(done)
+    return _back(referral)
+
+
+def _link(referral: Referral, other: Referral, user: User) -> str:
+    earlier, later = near_match.link(referral, other, user)
+    return (
+        f"Linked as the same child: case {format_reference(later.reference)} now points at "
+        f"case {format_reference(earlier.reference)}."
+    )
+
+
+def _dismiss(referral: Referral, other: Referral, user: User) -> str:
+    near_match.dismiss(referral, other, user)
+    return (
+        f"Recorded as a different child: case {format_reference(other.reference)} will not be "
+        "offered again."
+    )
+
+
+@bp.post("/referrals/<reference>/near-match/link")
+@staff_required(*NEAR_MATCH_ROLES)
+def link_near_match(reference: str) -> Response | tuple[str, int]:
+    return _near_match_decision(reference, _link)
+
+
+@bp.post("/referrals/<reference>/near-match/dismiss")
+@staff_required(*NEAR_MATCH_ROLES)
+def dismiss_near_match(reference: str) -> Response | tuple[str, int]:
+    return _near_match_decision(reference, _dismiss)
 
 
 @bp.get("/referrals/<reference>/documents/<document_id>")

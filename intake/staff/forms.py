@@ -111,6 +111,12 @@ class InfoRequestForm(FlaskForm):
             raise ValidationError(_l("Pick at least one item to ask for."))
 
 
+class NearMatchForm(FlaskForm):
+    """A decision on one offered case (the page repeats it per candidate)."""
+
+    candidate = HiddenField(validators=[DataRequired(), SingleLine(max_len=20)])
+
+
 class BreakGlassForm(FlaskForm):
     reference = StringField(
         _l("Case reference"), validators=[DataRequired(), SingleLine(max_len=20)]
