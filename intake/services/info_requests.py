@@ -43,6 +43,8 @@ EXTRA_ITEMS = {
     "insurance_card": N_("Insurance card"),
     "authorization": N_("Signed release of information"),
 }
+# casework.MESSAGE_KIND (casework imports this module).
+MESSAGE_KIND = "existing_patient_message"
 INFO_KIND = "info_request"
 REMINDER_KIND = "info_reminder"
 SYSTEM_ACTOR = "system"
@@ -142,10 +144,22 @@ def resume_clock(referral: Referral) -> None:
 # -- use cases -------------------------------------------------------------------------
 
 
+def check_can_request(referral: Referral) -> None:
+    """Decision 11: a family's message has its own states; a request for information would
+    drive its case through referral statuses (needs_info, closed_no_response) instead."""
+    if referral.kind == MESSAGE_KIND:
+        raise statuses.TransitionError(
+            "family_message",
+            "A family's message is answered by the care team, not with a request for more "
+            "information: use 'Save message state'. To ask for records, open the child's case.",
+        )
+
+
 def request_info(
     referral: Referral, actor: User, items: list[str], audience: str = "referrer"
 ) -> InfoRequest:
     """Move the case to needs_info, pause the clock and queue the email with the link."""
+    check_can_request(referral)
     allowed = {code for code, _label in item_choices(referral)}
     unknown = [item for item in items if item not in allowed]
     if not items or unknown:

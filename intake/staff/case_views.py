@@ -229,7 +229,8 @@ def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, A
         "status_form": status_form,
         "info_form": info_form,
         "info_requests": open_requests,
-        "can_request_info": statuses.NEEDS_INFO in statuses.TRANSITIONS.get(referral.status, ()),
+        "can_request_info": referral.kind != info_requests.MESSAGE_KIND
+        and statuses.NEEDS_INFO in statuses.TRANSITIONS.get(referral.status, ()),
         "logout_form": LogoutForm(),
         "status_error": forms.get("status_error"),
         # Family paths: the message's state and the records-release authorization.
@@ -369,6 +370,12 @@ def change_status(reference: str) -> Response | tuple[str, int]:
 def request_info(reference: str) -> Response | tuple[str, int]:
     user = _user()
     referral = queue.get_referral_for(user, reference)
+    try:
+        # Before the form: a message case has nothing to pick, the refusal is the answer.
+        info_requests.check_can_request(referral)
+    except statuses.TransitionError as error:
+        _record_refusal(referral, user, error)
+        return _rerender(referral, 409, status_error=error.message)
     form = _info_form(referral)
     if not form.validate_on_submit():
         return _rerender(referral, info_form=form)

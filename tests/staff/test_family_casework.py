@@ -20,7 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from intake import create_app
-from intake.domain import messages
+from intake.domain import messages, statuses
 from intake.domain.reference import format_reference
 from intake.extensions import db
 from intake.models import (
@@ -32,6 +32,7 @@ from intake.models import (
     OutboxEvent,
     Referral,
     TimelineEvent,
+    User,
 )
 from intake.services import auth, authorization, info_requests, notifications
 from intake.services.referrals import run_triage
@@ -358,6 +359,39 @@ def test_a_message_case_does_not_take_referral_statuses(
     assert get_referral(app, reference).status == status
     assert the_message(app, reference).state == "new"
     assert listed(client, message="new") == {reference}
+
+
+def test_a_message_case_is_not_sent_a_request_for_information(
+    app: Flask, client: FlaskClient, coordinator: Account
+) -> None:
+    """Decision 11: "Request more information" would drive the message's case through
+    needs_info and closed_no_response; it is neither offered nor accepted."""
+    reference, case = matched_message(app)
+    assert "Request more information" not in page(client, reference)
+    assert "Request more information" in page(client, case)
+    status = get_referral(app, reference).status
+
+    refused = ask_doctors(client, reference)
+    assert refused.status_code == 409
+    body = html.unescape(refused.get_data(as_text=True))
+    assert "A family's message is answered by the care team" in body
+    assert 'id="action-error"' in body
+    # Even with nothing picked, the answer is the refusal, not a form error.
+    assert client.post(f"/coordinator/referrals/{reference}/request-info").status_code == 409
+    assert get_referral(app, reference).status == status
+    assert the_message(app, reference).state == "new"
+    assert count(app, InfoRequest) == 0
+    assert events(app, reference, "info_requested") == []
+    assert audit_count(app, resource_id=reference, detail="status:family_message") == 2
+    # The service refuses too, whoever calls it.
+    with app.app_context():
+        message_case = db.session.scalar(sa.select(Referral).where(Referral.reference == reference))
+        user = db.session.get(User, coordinator.id)
+        assert message_case is not None and user is not None
+        with pytest.raises(statuses.TransitionError, match="answered by the care team"):
+            info_requests.request_info(message_case, user, ["pathology_report"])
+        db.session.rollback()
+    assert count(app, InfoRequest) == 0
 
 
 def test_the_page_offers_only_the_moves_the_table_allows(
