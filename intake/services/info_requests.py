@@ -272,10 +272,54 @@ def _records_refusal(referral: Referral, at: datetime) -> str | None:
     return None
 
 
+def closed_to_doctors(info_request: InfoRequest, at: datetime | None = None) -> str | None:
+    """Why a link addressed to the family's doctors may no longer be used (decision 16): the
+    family's authorization was revoked or has expired. None if it may, and always for a link
+    to the family, who may send what they have whatever the authorization says.
+
+    The sweep closes such links too; this covers the time until it runs.
+    """
+    if info_request.audience == "family":
+        return None
+    referral = db.session.get(Referral, info_request.referral_id)
+    assert referral is not None
+    return _records_refusal(referral, at or now())
+
+
+def close_refused_link(info_request_id: int) -> str | None:
+    """Close the case's open links to the doctors now, as the sweep would, when the link
+    ``info_request_id`` may no longer be used; returns why (None if it still may). Commits."""
+    info_request = db.session.scalar(
+        sa.select(InfoRequest).where(InfoRequest.id == info_request_id).with_for_update()
+    )
+    refusal = (
+        closed_to_doctors(info_request)
+        if info_request is not None and is_usable(info_request)
+        else None
+    )
+    if info_request is None or refusal is None:
+        db.session.rollback()
+        return None
+    referral = db.session.get(Referral, info_request.referral_id)
+    assert referral is not None
+    closed = close_links_to_doctors(referral, refusal, actor=SYSTEM_ACTOR, role="coordinator")
+    audit.record(
+        audit.CREATE,
+        "document",
+        info_request.id,
+        outcome="denied",
+        detail=f"upload_link:{refusal}",
+    )
+    db.session.commit()
+    log.info("info_links_closed referral=%s reason=%s n=%s", referral.id, refusal, closed)
+    return refusal
+
+
 def receive_upload(info_request_id: int, files: list[UploadedFile]) -> Referral:
     """Store the documents, spend the link, resume the clock, back to review, re-triage.
 
-    The row is locked so two parallel posts cannot both spend the link.
+    The row is locked so two parallel posts cannot both spend the link. A link to the family's
+    doctors whose authorization ended meanwhile stores nothing and raises LinkClosed.
     """
     info_request = db.session.scalar(
         sa.select(InfoRequest).where(InfoRequest.id == info_request_id).with_for_update()
@@ -284,6 +328,9 @@ def receive_upload(info_request_id: int, files: list[UploadedFile]) -> Referral:
         db.session.rollback()
         raise LinkSpent()
     assert info_request is not None
+    if closed_to_doctors(info_request) is not None:
+        db.session.rollback()
+        raise LinkClosed(close_refused_link(info_request_id) or "closed")
     referral = db.session.get(Referral, info_request.referral_id)
     assert referral is not None
     config = current_app.config
@@ -334,6 +381,14 @@ def receive_upload(info_request_id: int, files: list[UploadedFile]) -> Referral:
 
 class LinkSpent(Exception):
     """The link was used, has expired or was closed."""
+
+
+class LinkClosed(LinkSpent):
+    """A link to the family's doctors after their authorization was revoked or expired."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def retriage(referral: Referral, *, actor: str) -> None:

@@ -42,12 +42,20 @@ def _invalid() -> tuple[str, int]:
     return render_template("upload/invalid.html"), 410
 
 
+def _closed() -> tuple[str, int]:
+    """A link to the family's doctors that their authorization no longer covers."""
+    return render_template("upload/invalid.html", closed=True), 410
+
+
 @upload_bp.get("/upload/<token>")
 @limiter.limit("30 per minute")
 def open_link(token: str) -> Response | tuple[str, int]:
     info_request = info_requests.find_by_token(token)
     if info_request is None:
         return _invalid()
+    if info_requests.closed_to_doctors(info_request) is not None:
+        # No side effect on GET (mail scanners open links): the POST or the sweep closes it.
+        return _closed()
     session["upload_request"] = info_request.id
     session["upload_at"] = time.time()
     return redirect(url_for("upload.upload_page"), code=303)
@@ -59,6 +67,11 @@ def upload_page() -> Response | str | tuple[str, int]:
     info_request = _current_request()
     if info_request is None:
         return _invalid()
+    if info_requests.closed_to_doctors(info_request) is not None:
+        if request.method == "POST":
+            # Before reading any file: nothing from this upload is stored.
+            info_requests.close_refused_link(info_request.id)
+        return _closed()
     referral = db.session.get(Referral, info_request.referral_id)
     assert referral is not None
     form = UploadForm()
@@ -70,6 +83,8 @@ def upload_page() -> Response | str | tuple[str, int]:
         if not errors:
             try:
                 info_requests.receive_upload(info_request.id, files)
+            except info_requests.LinkClosed:
+                return _closed()
             except info_requests.LinkSpent:
                 return _invalid()
             except UploadStoreError:

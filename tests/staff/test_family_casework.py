@@ -9,9 +9,11 @@ Everything runs against the real database, outbox and SMTP delivery: nothing of 
 from __future__ import annotations
 
 import html
+import io
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +28,7 @@ from intake.extensions import db
 from intake.models import (
     AuditEvent,
     Authorization,
+    Document,
     FamilyMessage,
     InfoRequest,
     Notification,
@@ -35,7 +38,7 @@ from intake.models import (
     User,
 )
 from intake.services import auth, authorization, info_requests, notifications
-from intake.services.referrals import run_triage
+from intake.services.referrals import UploadedFile, run_triage
 from tests.families.family_data import (
     CHILD_DOB,
     CHILD_FAMILY,
@@ -46,6 +49,7 @@ from tests.families.family_data import (
     second_opinion,
 )
 from tests.i18n.catalogue import english_left, ensure_compiled
+from tests.samples import tiny_pdf
 from tests.stack import SmtpServer
 from tests.staff.helpers import (
     PASSWORD,
@@ -900,6 +904,147 @@ def test_after_expiry_open_links_to_the_doctors_get_no_reminders_and_close(
         "reason": "authorization_expired",
     }
     assert get_referral(app, asks_family).status == "needs_info"
+
+
+# -- open upload links after the authorization ends --------------------------------------------
+
+CLOSED_SAYS = "This link is closed"
+
+
+def _end_authorization(app: Flask, reference: str, how: str) -> None:
+    """Expired (the real gap: the sweep has not run yet) or revoked without the links being
+    closed (belt and braces: whatever records a revocation, the link checks it itself)."""
+    if how == "expired":
+        _expire(app, reference, program_today(app) - timedelta(days=1))
+        return
+    with app.app_context():
+        db.session.execute(
+            sa.update(Authorization).values(
+                revoked_at=auth.now(), revocation_received_on=authorization.program_today()
+            )
+        )
+        db.session.commit()
+
+
+def _open_link(app: Flask, reference: str) -> tuple[InfoRequest, str]:
+    with app.app_context():
+        link = db.session.scalars(
+            sa.select(InfoRequest)
+            .join(Referral, Referral.id == InfoRequest.referral_id)
+            .where(Referral.reference == reference)
+        ).one()
+        db.session.expunge(link)
+        return link, info_requests.token_for(link)
+
+
+def _the_link(app: Flask, link_id: int) -> InfoRequest:
+    with app.app_context():
+        link = db.session.get(InfoRequest, link_id)
+        assert link is not None
+        db.session.expunge(link)
+        return link
+
+
+def _post_pdf(client: FlaskClient) -> Any:
+    return client.post(
+        "/upload",
+        data={"doc_other": (io.BytesIO(tiny_pdf()), "pathology.pdf")},
+        content_type="multipart/form-data",
+    )
+
+
+@pytest.mark.parametrize("how", ["expired", "revoked"])
+def test_an_open_link_to_the_doctors_closes_when_the_authorization_ends(
+    app: Flask, client: FlaskClient, coordinator: Account, how: str
+) -> None:
+    reference = second_opinion_case(app)
+    assert ask_doctors(client, reference).status_code == 303
+    link, token = _open_link(app, reference)
+    doctor = app.test_client()
+    assert doctor.get(f"/upload/{token}").status_code == 303
+    assert doctor.get("/upload").status_code == 200
+    documents = count(app, Document)
+
+    _end_authorization(app, reference, how)
+    # A mail scanner opening the link changes nothing; the page says the link is closed.
+    shown = app.test_client().get(f"/upload/{token}")
+    assert shown.status_code == 410 and CLOSED_SAYS in shown.get_data(as_text=True)
+    page_now = doctor.get("/upload")
+    assert page_now.status_code == 410
+    assert CLOSED_SAYS in page_now.get_data(as_text=True)
+    assert app.config["PROGRAM_PHONE"] in page_now.get_data(as_text=True)
+    assert _the_link(app, link.id).closed_at is None
+
+    # The page the doctor opened before: an upload stores nothing and closes the link at once
+    # (as the sweep would).
+    refused = _post_pdf(doctor)
+    assert refused.status_code == 410
+    assert CLOSED_SAYS in refused.get_data(as_text=True)
+    assert count(app, Document) == documents
+    closed = _the_link(app, link.id)
+    assert closed.closed_at is not None and closed.spent_at is None
+    assert closed.close_reason == f"authorization_{how}"
+    back = get_referral(app, reference)
+    assert back.status == "under_review" and back.clock_paused_at is None
+    assert events(app, reference, "info_received") == []
+    assert audit_count(app, outcome="denied", detail=f"upload_link:authorization_{how}") == 1
+    # Closed for good: the ordinary "cannot be used" page from now on.
+    again = app.test_client().get(f"/upload/{token}")
+    assert again.status_code == 410 and "This link cannot be used" in again.get_data(as_text=True)
+
+
+def test_an_upload_racing_the_end_of_the_authorization_stores_nothing(
+    app: Flask, client: FlaskClient, coordinator: Account
+) -> None:
+    """The page was checked before the authorization ended; the service checks again under
+    the link's lock."""
+    reference = second_opinion_case(app)
+    assert ask_doctors(client, reference).status_code == 303
+    link, _token = _open_link(app, reference)
+    _end_authorization(app, reference, "expired")
+    upload_dir = Path(app.config["UPLOAD_DIR"])
+    blobs = sorted(upload_dir.rglob("*")) if upload_dir.exists() else []
+    with app.app_context():
+        files = [UploadedFile("other", "pathology.pdf", "application/pdf", tiny_pdf())]
+        with pytest.raises(info_requests.LinkClosed) as refused:
+            info_requests.receive_upload(link.id, files)
+        assert refused.value.reason == "authorization_expired"
+    assert count(app, Document) == 0
+    assert (sorted(upload_dir.rglob("*")) if upload_dir.exists() else []) == blobs
+    assert _the_link(app, link.id).close_reason == "authorization_expired"
+
+
+@pytest.mark.parametrize("how", ["expired", "revoked"])
+def test_a_link_to_the_family_keeps_working_after_the_authorization_ends(
+    app: Flask, client: FlaskClient, coordinator: Account, how: str
+) -> None:
+    reference = second_opinion_case(app)
+    assert ask_doctors(client, reference, audience="family").status_code == 303
+    link, token = _open_link(app, reference)
+    _end_authorization(app, reference, how)
+    family = app.test_client()
+    assert family.get(f"/upload/{token}").status_code == 303
+    assert family.get("/upload").status_code == 200
+    done = _post_pdf(family)
+    assert done.status_code == 303 and done.headers["Location"] == "/upload/thanks"
+    assert _the_link(app, link.id).spent_at is not None
+    assert count(app, Document) >= 1
+    assert get_referral(app, reference).status == "under_review"
+
+
+def test_the_closed_link_page_is_in_spanish(
+    app: Flask, client: FlaskClient, coordinator: Account
+) -> None:
+    ensure_compiled()
+    reference = second_opinion_case(app)
+    assert ask_doctors(client, reference).status_code == 303
+    _link, token = _open_link(app, reference)
+    _end_authorization(app, reference, "expired")
+    shown = app.test_client().get(f"/upload/{token}", headers={"Accept-Language": "es"})
+    assert shown.status_code == 410
+    text = html.unescape(shown.get_data(as_text=True))
+    assert "Este enlace está cerrado" in text
+    assert english_left(text, allowed=(app.config["PROGRAM_PHONE"],)) == []
 
 
 def test_physician_referrals_are_not_affected(
