@@ -110,6 +110,13 @@ sa.Index(
 )
 # One status in queue order (the status filter, including closed cases).
 sa.Index("ix_referral_status_queue", Referral.status, *QUEUE_ORDER)
+# Open cases by date of birth: the near-match suggestions on every case page (decision 12).
+sa.Index(
+    "ix_referral_open_dob",
+    Referral.patient_dob,
+    postgresql_where=OPEN_ONLY,
+    sqlite_where=OPEN_ONLY,
+)
 
 
 class Document(Base):
