@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["BusinessCalendar", "parse_holidays"]
@@ -143,15 +144,54 @@ class BusinessCalendar:
         _require_aware(end, "end")
         if end < start:
             return -self.business_seconds_between(end, start)
-        total = 0.0
-        day = self.local_date(start)
+        first = self.local_date(start)
         last = self.local_date(end)
-        while day <= last:
-            if self.is_business_day(day):
-                # Intersect in UTC so a DST day's window has its true length.
-                lo = max(start, self._at_local(day, self.day_start))
-                hi = min(end, self._at_local(day, self.day_end))
-                if hi > lo:
-                    total += (hi - lo).total_seconds()
-            day += _ONE_DAY
-        return total
+        if first == last:
+            return self._seconds_within(first, start, end)
+        # The two end days exactly; the whole days between from per-year running sums, so a
+        # case overdue for years costs no more to show than one overdue for a day.
+        return (
+            self._seconds_within(first, start, end)
+            + _whole_days_seconds(self, first + _ONE_DAY, last - _ONE_DAY)
+            + self._seconds_within(last, start, end)
+        )
+
+    def _seconds_within(self, day: date, start: datetime, end: datetime) -> float:
+        """Business time of local ``day`` that falls between ``start`` and ``end``."""
+        if not self.is_business_day(day):
+            return 0.0
+        # Intersect in UTC so a DST day's window has its true length.
+        lo = max(start, self._at_local(day, self.day_start))
+        hi = min(end, self._at_local(day, self.day_end))
+        return (hi - lo).total_seconds() if hi > lo else 0.0
+
+    def _window_seconds(self, day: date) -> float:
+        """The whole business window of ``day`` in seconds (0 on weekends and holidays)."""
+        if not self.is_business_day(day):
+            return 0.0
+        window = self._at_local(day, self.day_end) - self._at_local(day, self.day_start)
+        return window.total_seconds()
+
+
+@lru_cache(maxsize=256)
+def _year_running(calendar: BusinessCalendar, year: int) -> tuple[float, ...]:
+    """``result[i]``: business seconds of the whole days of ``year`` before its i-th day."""
+    running = [0.0]
+    day = date(year, 1, 1)
+    while day.year == year:
+        running.append(running[-1] + calendar._window_seconds(day))
+        day += _ONE_DAY
+    return tuple(running)
+
+
+def _whole_days_seconds(calendar: BusinessCalendar, first: date, last: date) -> float:
+    """Business seconds of the whole days ``first`` to ``last`` inclusive (0 if none)."""
+    total = 0.0
+    day = first
+    while day <= last:
+        running = _year_running(calendar, day.year)
+        start_index = day.timetuple().tm_yday - 1
+        end_day = min(last, date(day.year, 12, 31))
+        total += running[end_day.timetuple().tm_yday] - running[start_index]
+        day = end_day + _ONE_DAY
+    return total
