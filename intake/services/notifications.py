@@ -46,16 +46,26 @@ FAMILY_ACKNOWLEDGEMENT_KINDS = frozenset({FAMILY_ACK, FAMILY_MESSAGE_ACK})
 
 
 def ensure_notification(
-    referral: Referral, kind: str, recipients: list[str], language: str = "en"
+    referral: Referral,
+    kind: str,
+    recipients: list[str],
+    language: str = "en",
+    *,
+    new_case: bool = False,
 ) -> Notification:
-    """Create the notification and its outbox event, unless the case already has one."""
-    existing = db.session.scalar(
-        sa.select(Notification).where(
-            Notification.referral_id == referral.id, Notification.kind == kind
+    """Create the notification and its outbox event, unless the case already has one.
+
+    ``new_case``: the case was created in this transaction, so it has none yet and the lookup
+    is skipped (one query less per submission; the unique (case, kind) key still holds).
+    """
+    if not new_case:
+        existing = db.session.scalar(
+            sa.select(Notification).where(
+                Notification.referral_id == referral.id, Notification.kind == kind
+            )
         )
-    )
-    if existing is not None:
-        return existing
+        if existing is not None:
+            return existing
     notification_id = str(uuid.uuid4())
     host = urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname or "intake.local"
     notification = Notification(

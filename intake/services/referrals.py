@@ -86,10 +86,15 @@ def submit_referral(submission: Submission) -> tuple[Referral, bool]:
 
 
 def acknowledge(referral: Referral, kind: str, email: str) -> None:
-    """Queue an acknowledgement unless this address had too many today (decision 8)."""
-    if notifications.acknowledgements_sent_today(email) < current_app.config["ACK_DAILY_CAP"]:
+    """Queue an acknowledgement of a case created in this transaction, unless this address
+    had too many today (decision 8)."""
+    # The count is about earlier cases: the new case's pending rows need not be flushed for
+    # it, and are written with the rest at the commit.
+    with db.session.no_autoflush:
+        sent_today = notifications.acknowledgements_sent_today(email)
+    if sent_today < current_app.config["ACK_DAILY_CAP"]:
         notifications.ensure_notification(
-            referral, kind, [email], language=referral.preferred_language
+            referral, kind, [email], language=referral.preferred_language, new_case=True
         )
     else:
         log.warning("acknowledgement_capped referral=%s", referral.id)
@@ -137,15 +142,17 @@ def store_case(
                     mime_type=upload.mime_type,
                 )
             )
+        # Appended before the flush: on the flushed case the collection would be lazy-loaded
+        # first, one more query per submission (bench/README.md, Profiles).
+        referral.events.append(
+            TimelineEvent(action="created", to_status="received", detail={"source": "web_form"})
+        )
         # Taken last: the per-child lock is held until commit, so keep the files out of it.
         if referral.linked_case_id is None:
             _lock_child(referral.person_key)
             referral.linked_case_id = same_child_open_case(referral.person_key)
         db.session.add(referral)
         db.session.flush()
-        referral.events.append(
-            TimelineEvent(action="created", to_status="received", detail={"source": "web_form"})
-        )
         if referral.linked_case_id is not None:
             _record_link(referral, referral.linked_case_id)
         follow_ups(referral)
