@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -247,3 +248,49 @@ def test_parse_holidays(text: str, expected: frozenset[date]) -> None:
 def test_parse_holidays_rejects_bad_dates(text: str) -> None:
     with pytest.raises(ValueError, match="invalid holiday date"):
         parse_holidays(text)
+
+
+def _day_by_day(calendar: BusinessCalendar, start: datetime, end: datetime) -> float:
+    """The plain definition: each local day's window intersected with [start, end]."""
+    total = 0.0
+    day = calendar.local_date(start)
+    while day <= calendar.local_date(end):
+        if calendar.is_business_day(day):
+            lo = max(start, datetime.combine(day, calendar.day_start, tzinfo=calendar.zone))
+            hi = min(end, datetime.combine(day, calendar.day_end, tzinfo=calendar.zone))
+            total += max(0.0, (hi - lo).total_seconds())
+        day += timedelta(days=1)
+    return total
+
+
+@pytest.mark.parametrize(
+    "calendar",
+    [
+        CAL,
+        BusinessCalendar(tz="Europe/Madrid", day_start=time(9, 0), day_end=time(18, 30)),
+        # A window across the 02:00 DST change, with holidays in two different years.
+        BusinessCalendar(
+            day_start=time(0, 30),
+            day_end=time(23, 0),
+            holidays=frozenset({date(2025, 12, 25), date(2027, 1, 1), THANKSGIVING}),
+        ),
+    ],
+    ids=["new-york", "madrid", "dst-window-holidays"],
+)
+def test_business_seconds_between_matches_the_day_by_day_definition(
+    calendar: BusinessCalendar,
+) -> None:
+    """The running-sum shortcut (queue pages at scale) against the plain loop, on random spans
+    of up to three years, both directions, starts and ends at any minute."""
+    rng = random.Random(20261125)
+    origin = datetime(2025, 1, 1, tzinfo=UTC)
+    for _ in range(400):
+        start = origin + timedelta(minutes=rng.randrange(3 * 365 * 24 * 60))
+        end = start + timedelta(minutes=rng.randrange(-2 * 365 * 24 * 60, 3 * 365 * 24 * 60))
+        expected = _day_by_day(calendar, min(start, end), max(start, end))
+        if end < start:
+            expected = -expected
+        assert calendar.business_seconds_between(start, end) == pytest.approx(expected), (
+            start,
+            end,
+        )
