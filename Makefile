@@ -49,12 +49,13 @@ reliability-full: install translations
 	LOAD_SECONDS=60 $(BIN)/pytest -m reliability tests/faults
 
 # Benchmarks (never part of `make test`): needs PostgreSQL and Redis on 127.0.0.1; figures and
-# the commands behind them are in bench/README.md. Takes about 15 minutes (1M demo cases).
+# the commands behind them are in bench/README.md. Takes about 10 minutes (1M demo cases).
 bench: install translations
 	$(BIN)/python -m bench.profile_hot_paths --label latest
 	$(BIN)/python -m bench.intake_floor
 	$(BIN)/python -m bench.queue_floor
 	$(BIN)/python -m bench.growth
+	$(BIN)/python -m bench.load --clients 50 --seconds 60
 
 lint: install
 	$(BIN)/ruff check intake workers tests bench

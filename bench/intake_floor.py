@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,7 @@ def one_side(side: str, clients: int, seconds: float) -> dict[str, Any]:
             common.stop(process)
         common.drop_database(url)
         _forget_queue(env["CELERY_QUEUE"])
+        shutil.rmtree(instance, ignore_errors=True)
 
 
 def _forget_queue(queue: str) -> None:
@@ -77,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     print(f"Intake floor benchmark on {common.conditions()}")
     results: dict[str, list[dict[str, Any]]] = {"floor": [], "product": []}

@@ -129,19 +129,36 @@ def _processed(engine: sa.Engine) -> bool:
     )
 
 
+def _vm_hwm_mb(pid: int) -> float:
+    """Peak resident set size (VmHWM) of one process in MiB, as the kernel recorded it."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
 def _peak_rss_mb(stack: Stack) -> dict[str, float]:
-    """Resident memory of the largest web and Celery processes (children included)."""
-    peaks: dict[str, float] = {"web": 0.0, "worker": 0.0}
+    """Peak resident memory (VmHWM) of the largest process of each role, read before the stop.
+
+    Roles: a gunicorn web worker (the master only forks them), a Celery pool process (runs the
+    tasks) and a Celery main process (consumes and dispatches).
+    """
+    peaks: dict[str, float] = {"web_worker": 0.0, "celery_pool_process": 0.0, "celery_main": 0.0}
     for process in stack.processes:
         args = [str(arg) for arg in process.args]  # type: ignore[union-attr]
         if "beat" in args:
             continue
-        role = "web" if args[0].endswith("gunicorn") else "worker"
         try:
             parent = psutil.Process(process.pid)
-            for member in [parent, *parent.children(recursive=True)]:
-                peaks[role] = max(peaks[role], member.memory_info().rss / 2**20)
-        except psutil.Error:
+            children = parent.children(recursive=True)
+            if args[0].endswith("gunicorn"):
+                members = [("web_worker", child.pid) for child in children]
+            else:
+                members = [("celery_main", parent.pid)]
+                members += [("celery_pool_process", child.pid) for child in children]
+            for role, pid in members:
+                peaks[role] = max(peaks[role], _vm_hwm_mb(pid))
+        except (psutil.Error, OSError):
             continue
     return {role: round(value, 1) for role, value in peaks.items()}
 

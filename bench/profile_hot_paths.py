@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from pyinstrument import Profiler
 
 from bench import _common as common
@@ -90,8 +92,50 @@ def run(label: str, requests: int, cases: int) -> None:
             f"[{label}] /refer POST {refer_ms:.1f} ms/request, queue page {queue_ms:.1f} "
             f"ms/request ({requests} requests each, profiler attached, {common.conditions()})"
         )
+        # Without the profiler: this process's CPU per request (the database's is not in it,
+        # so other load on the machine moves it little) and SQL statements per request.
+        refer_cpu, refer_sql = _cost(app, lambda: _post(client, token), requests)
+        queue_cpu, queue_sql = _cost(
+            staff_app, lambda: staff_client.get("/coordinator/"), requests
+        )
+        print(
+            f"[{label}] /refer POST {refer_cpu:.1f} ms CPU and {refer_sql:.1f} SQL statements "
+            f"per request; queue page {queue_cpu:.1f} ms CPU and {queue_sql:.1f} statements"
+        )
     finally:
         common.drop_database(url)
+        shutil.rmtree(instance, ignore_errors=True)
+
+
+def _cost(app: Any, action: Any, requests: int) -> tuple[float, float]:
+    """(CPU ms of this process, SQL statements) per call of ``action``, medians of 3 runs."""
+    from intake.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    statements = 0
+
+    def count(*_args: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        for _ in range(5):
+            action()
+        statements = 0
+        for _ in range(5):
+            action()
+        per_request = statements / 5
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    cpu = []
+    for _ in range(3):
+        started = time.process_time()
+        for _ in range(requests):
+            action()
+        cpu.append((time.process_time() - started) * 1000 / requests)
+    return sorted(cpu)[1], per_request
 
 
 def _post(client: Any, token: str) -> None:
