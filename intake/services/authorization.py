@@ -177,7 +177,9 @@ def record_signature(
 
 
 def expiry_date(signed_at: datetime) -> date:
-    return (signed_at + timedelta(days=VALID_DAYS)).date()
+    # Counted from the program's date of signing, the calendar is_expired reads it in: a
+    # parent signing at 9 p.m. in New York signs "today", not on tomorrow's UTC date.
+    return program_date(signed_at) + timedelta(days=VALID_DAYS)
 
 
 def requeue_missing_pdfs(now: datetime, cutoff: datetime) -> int:

@@ -131,7 +131,7 @@ def test_valid_request_is_stored_with_its_signed_authorization_and_follow_ups(
         assert signed.signer_relationship == "mother"
         assert signed.signer_ip == "203.0.113.7"
         assert signed.signed_at is not None
-        assert (signed.expires_on - signed.signed_at.date()).days == 365
+        assert (signed.expires_on - authorization.program_date(signed.signed_at)).days == 365
         assert signed.text_version == authorization.TEXT_VERSION
         assert signed.language == "en"  # the language the text was shown in
         assert [s["code"] for s in signed.sections] == list(authorization.ELEMENT_CODES)
@@ -452,3 +452,13 @@ def test_signed_in_spanish_the_authorization_and_its_pdf_are_in_spanish(
         for section in signed.sections:
             assert collapse(section["body"]) in text, section["code"]
         assert "Sofía Ramírez-López" in text and "Relationship to the patient" not in text
+
+
+def test_expiry_counts_from_the_programs_date_of_signing(app: Flask) -> None:
+    """Signed at 9 p.m. in New York (already tomorrow in UTC): a year from the day the parent
+    signed, the date the expiry check reads in."""
+    evening = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)  # 25 Nov, 21:00 in New York
+    morning = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)  # 25 Nov, 09:00 in New York
+    with app.app_context():
+        assert authorization.expiry_date(evening) == authorization.expiry_date(morning)
+        assert authorization.expiry_date(evening).isoformat() == "2027-11-25"
