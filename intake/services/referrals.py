@@ -178,14 +178,19 @@ def _lock_child(person_key: str) -> None:
     """Serialize new cases for one child until this transaction ends.
 
     Without it, a physician and a parent submitting for the same child at the same moment
-    would each find no open case and create two unlinked ones. PostgreSQL holds the advisory
-    lock to commit or rollback; SQLite (development only) serializes writers on its own.
+    would each find no open case and create two unlinked ones. PostgreSQL holds an advisory
+    lock per child to commit or rollback. SQLite has one write lock for the whole file, and
+    its driver only begins a transaction at the first write, so a write that changes nothing
+    takes that lock before the same-child lookup (the lookup then sees every committed case).
     """
-    if db.session.get_bind().dialect.name == "postgresql":
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
         db.session.execute(
             sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 12))"),
             {"key": person_key},
         )
+    elif dialect == "sqlite":
+        db.session.execute(sa.text("UPDATE referral SET id = id WHERE 0"))
 
 
 def same_child_open_case(person_key: str) -> int | None:

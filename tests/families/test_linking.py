@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,10 +15,12 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from intake import create_app
 from intake.domain.linking import CaseSummary, case_to_link
 from intake.extensions import db
 from intake.models import Referral, TimelineEvent
 from intake.services.referrals import Submission, submit_referral
+from tests.conftest import base_config, migrate_to_head
 from tests.families.family_data import message, second_opinion
 from tests.referral_data import PATIENT_DOB, PATIENT_FAMILY, PATIENT_GIVEN, valid_referral
 from tests.staff.helpers import make_user, sign_in
@@ -153,13 +157,25 @@ def test_the_coordinator_sees_both_cases_on_each_case_page(app: Flask, client: F
         assert f"/coordinator/referrals/{other}" in html
 
 
-def test_simultaneous_requests_for_one_child_make_one_case_and_links(app: Flask) -> None:
-    """Physicians and a parent submitting for the same child at the same moment: one case is
-    the first, every other joins it (an advisory lock per child on PostgreSQL)."""
+@pytest.fixture(params=["database", "sqlite"])
+def any_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+    """The test database (PostgreSQL when reachable) and the embedded default, SQLite."""
+    if request.param == "database":
+        yield request.getfixturevalue("app")
+        return
+    url = f"sqlite:///{tmp_path / 'intake.sqlite'}"
+    migrate_to_head(url, tmp_path)
+    app = create_app(base_config(url, tmp_path))
+    yield app
     with app.app_context():
-        dialect = db.engine.dialect.name
-    if dialect != "postgresql":
-        pytest.skip("the per-child lock is PostgreSQL's; SQLite is development-only")
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_simultaneous_requests_for_one_child_make_one_case_and_links(any_app: Flask) -> None:
+    """Physicians and a parent submitting for the same child at the same moment: one case is
+    the first, every other joins it (a per-child lock on PostgreSQL, the write lock on SQLite)."""
+    app = any_app
     start = threading.Barrier(6)
     errors: list[BaseException] = []
 
