@@ -61,6 +61,12 @@ def _takes_part(referral: Referral) -> bool:
     return referral.kind != MESSAGE_KIND and linking.is_open(referral.status)
 
 
+def _root_id(referral: Referral) -> int:
+    """The case a group of one child's cases points at: links are one hop, to the group's
+    oldest case, so every page of the group can list the others."""
+    return referral.linked_case_id or referral.id
+
+
 def _ordered(a: Referral, b: Referral) -> tuple[Referral, Referral]:
     """(earlier, later): the later case is the one that points at the earlier."""
     earlier, later = sorted((a, b), key=lambda r: (r.created_at, r.id))
@@ -88,6 +94,8 @@ def reason_for(
         return None
     if other.person_key == referral.person_key:
         return None  # an exact match: linked at intake, listed under "Linked cases"
+    if _root_id(other) == _root_id(referral):
+        return None  # already one child's group of cases
     _earlier, later = _ordered(referral, other)
     if later.linked_case_id is not None:
         return None
@@ -124,9 +132,12 @@ def candidates(referral: Referral) -> list[Candidate]:
         found.setdefault(r.id, r)
     dismissed = _dismissed_ids(referral)
     offered = []
+    groups: set[int] = set()
     for other in sorted(found.values(), key=lambda r: (r.created_at, r.id)):
         reason = reason_for(referral, other, dismissed)
-        if reason is not None:
+        # One offer per group of linked cases (its oldest case): linking joins whole groups.
+        if reason is not None and _root_id(other) not in groups:
+            groups.add(_root_id(other))
             offered.append(Candidate(other, reason))
     return offered
 
@@ -163,6 +174,24 @@ def _lock_pair(referral: Referral, other: Referral) -> tuple[Referral, Referral]
     return rows[referral.id], rows[other.id]
 
 
+def _lock_roots(referral: Referral, other: Referral) -> tuple[Referral, Referral]:
+    """The two cases' group roots, locked (the roots are the rows whose links change)."""
+    roots = (_root_id(referral), _root_id(other))
+    if roots == (referral.id, other.id):
+        return referral, other
+    rows = {
+        r.id: r
+        for r in db.session.scalars(
+            sa.select(Referral)
+            .where(Referral.id.in_(roots))
+            .order_by(Referral.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    return rows[roots[0]], rows[roots[1]]
+
+
 def _still_offered(referral: Referral, other: Referral) -> str:
     reason = reason_for(referral, other)
     if reason is None:
@@ -176,10 +205,17 @@ def _still_offered(referral: Referral, other: Referral) -> str:
 
 
 def link(referral: Referral, other: Referral, actor: User) -> tuple[Referral, Referral]:
-    """Link the later case to the earlier one; returns (earlier, later). Commits."""
+    """Join the two cases' groups under the older group's first case; returns (earlier, later)
+    as the two group roots. Commits."""
     referral, other = _lock_pair(referral, other)
     reason = _still_offered(referral, other)
-    earlier, later = _ordered(referral, other)
+    earlier, later = _ordered(*_lock_roots(referral, other))
+    # The later group's members move with it, so links stay one hop (no chains).
+    db.session.execute(
+        sa.update(Referral)
+        .where(Referral.linked_case_id == later.id)
+        .values(linked_case_id=earlier.id)
+    )
     later.linked_case_id = earlier.id
     # As at intake (services.referrals._record_link): both timelines, ids only.
     db.session.add(

@@ -268,14 +268,15 @@ def linked_cases(user: User, referral: Referral) -> list[Referral]:
     """Other cases of the same child (decision 12's normalized key) and cases linked to or
     from this one (``Referral.linked_case_id``, e.g. a message matched by reference), within
     scope."""
+    root = referral.linked_case_id or referral.id  # links are one hop, to the group's root
     return list(
         db.session.scalars(
             sa.select(Referral)
             .where(
                 sa.or_(
                     Referral.person_key == referral.person_key,
-                    Referral.linked_case_id == referral.id,
-                    Referral.id == referral.linked_case_id,
+                    Referral.linked_case_id == root,
+                    Referral.id == root,
                 ),
                 Referral.id != referral.id,
                 scope_clause(user),

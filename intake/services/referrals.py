@@ -194,15 +194,20 @@ def _lock_child(person_key: str) -> None:
 
 
 def same_child_open_case(person_key: str) -> int | None:
-    """The open case a new case for this child joins (decision 12), or None."""
+    """The case a new case for this child points at (decision 12), or None: the group root
+    of the child's earliest open case, so links stay one hop."""
     rows = db.session.execute(
-        sa.select(Referral.id, Referral.status, Referral.created_at).where(
+        sa.select(Referral.id, Referral.status, Referral.created_at, Referral.linked_case_id).where(
             Referral.person_key == person_key,
             # A message to the care team is not a request a new case should join.
             Referral.kind != "existing_patient_message",
         )
     ).all()
-    return linking.case_to_link([linking.CaseSummary(r.id, r.status, r.created_at) for r in rows])
+    chosen = linking.case_to_link([linking.CaseSummary(r.id, r.status, r.created_at) for r in rows])
+    if chosen is None:
+        return None
+    roots = {r.id: r.linked_case_id or r.id for r in rows}
+    return roots[chosen]
 
 
 def _record_link(referral: Referral, linked_case_id: int) -> None:

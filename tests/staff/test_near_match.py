@@ -215,3 +215,39 @@ def test_decisions_need_a_csrf_token(app_config: dict[str, Any], app: Flask) -> 
     token = csrf_token(page(client, later))
     assert decide(client, later, "link", earlier, csrf_token=token).status_code == 303
     assert get_referral(app, later).linked_case_id == get_referral(app, earlier).id
+
+
+def test_linking_joins_whole_groups_so_links_stay_one_hop(
+    app: Flask, client: FlaskClient, coordinator: Account
+) -> None:
+    """Decision 12 groups one child's cases under the oldest: linking a near match to a case
+    that is itself linked, or a case others point at, never makes a chain."""
+    a1 = child(app, "Jonathan")
+    a2 = child(app, "Jonathan")  # exact: linked at intake to a1
+    b1 = child(app, "Jonathon")
+    b2 = child(app, "Jonathon")  # exact: linked at intake to b1
+    a1_id = get_referral(app, a1).id
+    assert get_referral(app, a2).linked_case_id == a1_id
+    assert get_referral(app, b2).linked_case_id == get_referral(app, b1).id
+
+    # One offer per group: a1's group is offered once, by its oldest case.
+    section = offered(client, b1)
+    assert a1 in section and a2 not in section
+
+    # Decided against the group's member a2: the later group joins a1, members included.
+    assert decide(client, b1, "link", a2).status_code == 303
+    for reference in (a2, b1, b2):
+        assert get_referral(app, reference).linked_case_id == a1_id, reference
+    assert get_referral(app, a1).linked_case_id is None
+    for reference in (a1, a2, b1, b2):
+        linked = page(client, reference)
+        assert all(
+            f"/coordinator/referrals/{other}" in linked
+            for other in (a1, a2, b1, b2)
+            if other != reference
+        ), reference
+        assert offered(client, reference) == ""
+
+    # A new exact request for a member joins the group's root, not the member.
+    b3 = child(app, "Jonathon")
+    assert get_referral(app, b3).linked_case_id == a1_id
