@@ -26,6 +26,18 @@ def configure_sqlite(engine: sa.Engine) -> None:
         cursor.close()
 
 
+def take_sqlite_write_lock(session: Session | scoped_session[Session]) -> None:
+    """On SQLite, begin the transaction holding the database's write lock.
+
+    pysqlite only begins a transaction at the first write, so reads taken as a basis for a
+    write could be stale by the time it lands; a write that changes nothing takes the one
+    write lock first, and every read after it sees all that was committed. No-op elsewhere
+    (PostgreSQL callers lock rows or take advisory locks).
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(sa.text("UPDATE referral SET id = id WHERE 0"))
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """True for a lost or refused connection, as opposed to a bug or a constraint."""
     if isinstance(exc, OperationalError):

@@ -20,6 +20,7 @@ from intake.extensions import db
 from intake.models import Referral, TimelineEvent, User
 from intake.models.referral import OPEN_ONLY
 from intake.services import audit, queue
+from intake.services.db import take_sqlite_write_lock
 
 MESSAGE_KIND = "existing_patient_message"
 DISMISSED = "near_match_dismissed"
@@ -160,7 +161,9 @@ def offer_for(user: User, referral: Referral) -> Offer:
 
 def _lock_pair(referral: Referral, other: Referral) -> tuple[Referral, Referral]:
     """Both rows locked in id order (no deadlock with a decision taken from the other page) and
-    re-read, so the check below sees what the other decision committed."""
+    re-read, so the check below sees what the other decision committed. SQLite has no row
+    locks: there the whole database's write lock serializes the decisions."""
+    take_sqlite_write_lock(db.session)
     rows = {
         r.id: r
         for r in db.session.scalars(

@@ -23,6 +23,7 @@ from intake.domain.triage import Thresholds, TriageInput, triage
 from intake.extensions import db
 from intake.models import DeadLetter, Notification, Referral, TimelineEvent, utcnow
 from intake.services import alerts, authorization, notifications, outbox, uploads
+from intake.services.db import take_sqlite_write_lock
 
 log = logging.getLogger("intake.referrals")
 
@@ -189,8 +190,8 @@ def _lock_child(person_key: str) -> None:
             sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 12))"),
             {"key": person_key},
         )
-    elif dialect == "sqlite":
-        db.session.execute(sa.text("UPDATE referral SET id = id WHERE 0"))
+    else:
+        take_sqlite_write_lock(db.session)
 
 
 def same_child_open_case(person_key: str) -> int | None:
