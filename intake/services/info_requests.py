@@ -74,6 +74,13 @@ def _recipients(referral: Referral, audience: str) -> list[str]:
     return [referral.referrer_email]
 
 
+def email_language(referral: Referral, audience: str) -> str:
+    """The request and its reminders read like the case's other emails to that audience: the
+    family's language for the family, the clinician rule for a doctor (on a family's case, the
+    program's default language, not the family's)."""
+    return cases.email_language(referral, "family" if audience == "family" else "referrer")
+
+
 # -- tokens ----------------------------------------------------------------------------
 
 
@@ -201,7 +208,7 @@ def request_info(
         referral,
         f"{INFO_KIND}.{info_request.id}",
         info_request.recipients,
-        language=referral.preferred_language,
+        language=email_language(referral, audience),
     )
     audit.record(
         audit.CREATE, "info_request", info_request.id, detail=referral.reference, user=actor
@@ -211,6 +218,7 @@ def request_info(
 
 
 def close_open_requests(referral: Referral, reason: str) -> None:
+    closed = []
     for info_request in db.session.scalars(
         sa.select(InfoRequest).where(
             InfoRequest.referral_id == referral.id,
@@ -220,6 +228,8 @@ def close_open_requests(referral: Referral, reason: str) -> None:
     ):
         info_request.closed_at = now()
         info_request.close_reason = reason[:24]
+        closed.append(info_request.id)
+    cancel_link_emails(referral, closed, reason[:24])
 
 
 def close_links_to_doctors(
@@ -243,6 +253,9 @@ def close_links_to_doctors(
     for link in open_links:
         link.closed_at = at
         link.close_reason = reason[:24]
+    # The request or a reminder still waiting to go out would ask the doctors again, with a
+    # link that no longer opens: cancel them with the links.
+    cancel_link_emails(referral, [link.id for link in open_links], reason)
     if not open_links or referral.status != statuses.NEEDS_INFO:
         return len(open_links)
     db.session.flush()
@@ -261,6 +274,34 @@ def close_links_to_doctors(
             referral, statuses.UNDER_REVIEW, actor=actor, role=role, detail={"reason": reason}
         )
     return len(open_links)
+
+
+def _link_emails(referral_id: int, link_ids: list[int]) -> sa.ColumnElement[bool]:
+    """The request email and reminders of the links ``link_ids`` (kinds carry the link's id)."""
+    kinds = [
+        sa.or_(
+            Notification.kind == f"{INFO_KIND}.{link_id}",
+            Notification.kind.startswith(f"{REMINDER_KIND}.{link_id}.", autoescape=True),
+        )
+        for link_id in link_ids
+    ]
+    return sa.and_(Notification.referral_id == referral_id, sa.or_(*kinds))
+
+
+def cancel_link_emails(referral: Referral, link_ids: list[int], reason: str) -> int:
+    """Cancel the emails of the links that have not gone out yet (caller commits)."""
+    if not link_ids:
+        return 0
+    unsent = db.session.scalars(
+        sa.select(Notification)
+        .where(
+            _link_emails(referral.id, link_ids),
+            Notification.status.in_(notifications.UNSENT),
+        )
+        .order_by(Notification.created_at)
+        .with_for_update()
+    ).all()
+    return notifications.cancel_unsent(list(unsent), reason)
 
 
 def _records_refusal(referral: Referral, at: datetime) -> str | None:
@@ -352,6 +393,7 @@ def receive_upload(info_request_id: int, files: list[UploadedFile]) -> Referral:
                 )
             )
         info_request.spent_at = now()
+        cancel_link_emails(referral, [info_request.id], "link_used")
         close_open_requests(referral, "answered")
         db.session.add(
             TimelineEvent(
@@ -455,9 +497,11 @@ def sweep(at: datetime | None = None) -> dict[str, int]:
         if referral.status != statuses.NEEDS_INFO:
             info_request.closed_at = at
             info_request.close_reason = "case_moved"
+            cancel_link_emails(referral, [info_request.id], "case_moved")
         elif info_request.expires_at <= at:
             info_request.closed_at = at
             info_request.close_reason = "no_response"
+            cancel_link_emails(referral, [info_request.id], "no_response")
             cases.change_status(
                 referral, statuses.CLOSED_NO_RESPONSE, actor=SYSTEM_ACTOR, role="coordinator"
             )
@@ -479,7 +523,7 @@ def sweep(at: datetime | None = None) -> dict[str, int]:
                 referral,
                 f"{REMINDER_KIND}.{info_request.id}.{info_request.reminders_sent}",
                 info_request.recipients,
-                language=referral.preferred_language,
+                language=email_language(referral, info_request.audience),
             )
             db.session.add(
                 TimelineEvent(
@@ -511,5 +555,24 @@ def _render_context(notification: Notification, context: dict[str, Any]) -> str:
     return "info_request"
 
 
+def _send_refusal(notification: Notification) -> str | None:
+    """Checked by the worker just before sending `info_request.<id>` or
+    `info_reminder.<id>.<n>`: the link must still open, and a link to the family's doctors
+    needs the family's authorization to be neither revoked nor expired (decision 16). Returns
+    why the email must not go out (a code), or None."""
+    info_request = db.session.get(InfoRequest, int(notification.kind.split(".")[1]))
+    if info_request is None:
+        return None  # the renderer reports the unknown link
+    if info_request.spent_at is not None:
+        return "link_used"
+    if info_request.closed_at is not None:
+        return info_request.close_reason or "link_closed"
+    if info_request.expires_at <= now():
+        return "link_expired"
+    return closed_to_doctors(info_request)
+
+
 notifications.KIND_RENDERERS[INFO_KIND] = _render_context
 notifications.KIND_RENDERERS[REMINDER_KIND] = _render_context
+notifications.KIND_SEND_CHECKS[INFO_KIND] = _send_refusal
+notifications.KIND_SEND_CHECKS[REMINDER_KIND] = _send_refusal

@@ -1,9 +1,11 @@
 """PHI-free emails, at most one per (case, kind), delivered at least once.
 
 A notification row moves pending → sending → sent, or → retry (with a growing, jittered gap)
-and finally → failed with a dead letter and an alert. The Message-ID is derived from the row,
-so the one duplicate that can still happen (a worker killed after the SMTP server accepted the
-message but before the row was marked sent) carries the same Message-ID and can be recognised.
+and finally → failed with a dead letter and an alert. It moves to cancelled instead, for good,
+when what it announces no longer holds (an upload link closed before its email went out). The
+Message-ID is derived from the row, so the one duplicate that can still happen (a worker killed
+after the SMTP server accepted the message but before the row was marked sent) carries the same
+Message-ID and can be recognised.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ FAMILY_MESSAGE_ACK = "family_message_acknowledgement"
 CARE_TEAM_NEW = "family_message_new"
 # The family's "your care team has answered" notice: once per message (decision 11).
 FAMILY_MESSAGE_ANSWERED = "family_message_answered"
+
+CANCELLED = "cancelled"
+# Not yet handed to a worker (or waiting to be tried again): what a cancellation may stop.
+UNSENT = ("pending", "retry")
 
 # Family kinds counted against the per-recipient daily acknowledgement cap (decision 8).
 FAMILY_ACKNOWLEDGEMENT_KINDS = frozenset({FAMILY_ACK, FAMILY_MESSAGE_ACK})
@@ -198,6 +204,48 @@ SUBJECTS: dict[str, Any] = {
 # Kinds `<prefix>.<…>` whose template name and context another module fills in (info requests,
 # escalations); each registers itself here when imported.
 KIND_RENDERERS: dict[str, Callable[[Notification, dict[str, Any]], str]] = {}
+# Kinds `<prefix>.<…>` that must be checked again at send time: the check returns why the email
+# must no longer go out (a short code), or None. Registered like KIND_RENDERERS.
+KIND_SEND_CHECKS: dict[str, Callable[[Notification], str | None]] = {}
+
+
+def cancel_unsent(notifications: list[Notification], reason: str) -> int:
+    """Mark notifications that have not gone out as cancelled, with a timeline entry each, in
+    the caller's transaction. One a worker is sending right now is left to the check at send
+    time. Returns how many were cancelled."""
+    cancelled = 0
+    for notification in notifications:
+        if notification.status not in UNSENT:
+            continue
+        _set_cancelled(notification, reason)
+        cancelled += 1
+    return cancelled
+
+
+def _set_cancelled(notification: Notification, reason: str) -> None:
+    notification.status = CANCELLED
+    notification.claimed_until = None
+    notification.next_attempt_at = None
+    notification.last_error = f"cancelled:{reason}"[:200]
+    db.session.add(
+        TimelineEvent(
+            referral_id=notification.referral_id,
+            action="email_cancelled",
+            detail={"notification": notification.kind, "reason": reason},
+        )
+    )
+    log.info(
+        "notification_cancelled notification=%s referral=%s kind=%s reason=%s",
+        notification.id,
+        notification.referral_id,
+        notification.kind,
+        reason,
+    )
+
+
+def _send_refusal(notification: Notification) -> str | None:
+    check = KIND_SEND_CHECKS.get(notification.kind.split(".", 1)[0])
+    return check(notification) if check is not None else None
 
 
 def _claim(notification_id: str) -> tuple[bool, bool]:
@@ -240,6 +288,13 @@ def deliver(notification_id: str) -> str:
         return "missing"
     referral = db.session.get(Referral, notification.referral_id)
     assert referral is not None
+    refusal = _send_refusal(notification)
+    if refusal is not None:
+        # Our claim holds the row (status sending), so nobody else sends it meanwhile; a
+        # redelivered task finds it cancelled and claims nothing.
+        _set_cancelled(notification, refusal)
+        db.session.commit()
+        return CANCELLED
     if maybe_duplicate:
         log.warning(
             "duplicate_risk notification=%s message_id=%s: an earlier attempt was interrupted "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import io
+import logging
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -1052,6 +1053,238 @@ def test_physician_referrals_are_not_affected(
 ) -> None:
     reference = make_referral(app)
     assert ask_doctors(client, reference).status_code == 303
+
+
+# -- request emails not yet sent when the authorization ends ------------------------------------
+
+
+def link_emails(app: Flask, reference: str) -> dict[str, Notification]:
+    """The case's request and reminder emails by kind prefix and number: `info_request`,
+    `info_reminder.1`, …"""
+    with app.app_context():
+        rows = db.session.scalars(
+            sa.select(Notification)
+            .join(Referral, Referral.id == Notification.referral_id)
+            .where(Referral.reference == reference, Notification.kind.like("info_%"))
+        ).all()
+        db.session.expunge_all()
+    named = {}
+    for row in rows:
+        prefix, _link, *n = row.kind.split(".")
+        named[".".join([prefix, *n])] = row
+    return named
+
+
+def deliver_now(app: Flask, smtp: SmtpServer, notification: Notification) -> str:
+    """The worker's delivery of one email to the test SMTP server; its outcome."""
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port, SMTP_STARTTLS=False)
+    with app.app_context():
+        return notifications.deliver(notification.id)
+
+
+def status_of(app: Flask, notification: Notification) -> str:
+    with app.app_context():
+        row = db.session.get(Notification, notification.id)
+        assert row is not None
+        return row.status
+
+
+def queue_reminder(app: Flask, reference: str) -> Notification:
+    """Run the beat's sweep once a reminder is due; the reminder it queued."""
+    with app.app_context():
+        created = db.session.scalar(sa.select(sa.func.max(InfoRequest.created_at)))
+        assert created is not None
+        later = created + timedelta(hours=app.config["INFO_REMINDER_HOURS"])
+        assert info_requests.sweep(later)["reminders"] >= 1
+    return link_emails(app, reference)["info_reminder.1"]
+
+
+@pytest.mark.parametrize("waiting", ["pending", "retry"])
+def test_revocation_cancels_the_request_email_not_yet_sent_to_the_doctors(
+    app: Flask, client: FlaskClient, coordinator: Account, smtp: SmtpServer, waiting: str
+) -> None:
+    reference = second_opinion_case(app)
+    assert ask_doctors(client, reference).status_code == 303
+    request = link_emails(app, reference)["info_request"]
+    if waiting == "retry":
+        # An earlier attempt met a busy SMTP server and the email waits for its next try.
+        with app.app_context():
+            db.session.execute(
+                sa.update(Notification)
+                .where(Notification.id == request.id)
+                .values(status="retry", attempts=1, next_attempt_at=auth.now())
+            )
+            db.session.commit()
+
+    today = program_today(app).isoformat()
+    assert revoke(client, reference, received_on=today, method="written").status_code == 303
+    # Cancelled with the link, by the revocation itself.
+    assert status_of(app, request) == "cancelled"
+    assert events(app, reference, "email_cancelled") == [
+        {"actor": "system", "notification": request.kind, "reason": "auth_revoked"}
+    ]
+    # The worker's task, and its redelivery, send nothing.
+    assert deliver_now(app, smtp, request) == "skipped"
+    assert deliver_now(app, smtp, request) == "skipped"
+    assert smtp.messages == []
+    assert status_of(app, request) == "cancelled"
+    assert events(app, reference, "email_sent") == []
+
+
+@pytest.mark.parametrize("how", ["expired", "revoked"])
+def test_a_request_email_is_checked_again_when_it_is_sent(
+    app: Flask,
+    client: FlaskClient,
+    coordinator: Account,
+    smtp: SmtpServer,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    """The authorization ended but nothing closed the link yet (the sweep has not run, or the
+    revocation was recorded some other way): the worker checks before sending."""
+    reference = second_opinion_case(app)
+    assert ask_doctors(client, reference).status_code == 303
+    request = link_emails(app, reference)["info_request"]
+    _end_authorization(app, reference, how)
+
+    # Alembic's logging setup (the test database's migrations) disables existing loggers.
+    monkeypatch.setattr(logging.getLogger("intake.notifications"), "disabled", False)
+    caplog.set_level("INFO", logger="intake.notifications")
+    assert deliver_now(app, smtp, request) == "cancelled"
+    assert smtp.messages == []
+    assert status_of(app, request) == "cancelled"
+    assert events(app, reference, "email_cancelled") == [
+        {"actor": "system", "notification": request.kind, "reason": f"authorization_{how}"}
+    ]
+    (line,) = [r.getMessage() for r in caplog.records if "notification_cancelled" in r.getMessage()]
+    assert request.id in line
+    for value in [*FAMILY_PHI, PARENT_EMAIL, *request.recipients, reference]:
+        assert value.lower() not in line.lower(), value
+
+    # Redelivered: nothing is sent and nothing more is recorded.
+    assert deliver_now(app, smtp, request) == "skipped"
+    assert smtp.messages == []
+    assert len(events(app, reference, "email_cancelled")) == 1
+    assert events(app, reference, "email_sent") == []
+
+
+@pytest.mark.parametrize("sweep_first", [True, False], ids=["sweep-first", "worker-first"])
+def test_a_queued_reminder_to_the_doctors_is_not_sent_after_expiry(
+    app: Flask, client: FlaskClient, coordinator: Account, smtp: SmtpServer, sweep_first: bool
+) -> None:
+    reference = second_opinion_case(app)
+    assert ask_doctors(client, reference).status_code == 303
+    request = link_emails(app, reference)["info_request"]
+    assert deliver_now(app, smtp, request) == "sent"
+    reminder = queue_reminder(app, reference)
+    assert status_of(app, reminder) == "pending"
+
+    _expire(app, reference, program_today(app) - timedelta(days=1))
+    if sweep_first:
+        # The sweep closes the link and cancels its reminder in the same transaction.
+        with app.app_context():
+            info_requests.sweep()
+        assert status_of(app, reminder) == "cancelled"
+        assert deliver_now(app, smtp, reminder) == "skipped"
+    else:
+        assert deliver_now(app, smtp, reminder) == "cancelled"
+    assert deliver_now(app, smtp, reminder) == "skipped"
+    assert [str(m["Message-ID"]).strip() for m in smtp.messages] == [request.message_id]
+    assert status_of(app, reminder) == "cancelled"
+    assert events(app, reference, "email_cancelled") == [
+        {"actor": "system", "notification": reminder.kind, "reason": "authorization_expired"}
+    ]
+
+
+@pytest.mark.parametrize("how", ["expired", "revoked"])
+def test_the_familys_request_email_still_goes_out_after_the_authorization_ends(
+    app: Flask, client: FlaskClient, coordinator: Account, smtp: SmtpServer, how: str
+) -> None:
+    ensure_compiled()
+    reference = second_opinion_case(app)
+    assert ask_doctors(client, reference, audience="family").status_code == 303
+    request = link_emails(app, reference)["info_request"]
+    if how == "revoked":
+        today = program_today(app).isoformat()
+        assert revoke(client, reference, received_on=today, method="email").status_code == 303
+    else:
+        _expire(app, reference, program_today(app) - timedelta(days=1))
+    assert status_of(app, request) == "pending"
+
+    assert deliver_now(app, smtp, request) == "sent"
+    (email,) = smtp.messages
+    assert email["To"] == PARENT_EMAIL
+    assert str(email["Subject"]).startswith("Necesitamos más información")
+    assert deliver_now(app, smtp, request) == "skipped"
+    assert len(smtp.messages) == 1
+    assert events(app, reference, "email_cancelled") == []
+    # And so does the family's reminder.
+    reminder = queue_reminder(app, reference)
+    assert deliver_now(app, smtp, reminder) == "sent"
+    assert len(smtp.messages) == 2
+
+
+def test_a_reminder_for_a_link_already_used_is_not_sent(
+    app: Flask, client: FlaskClient, coordinator: Account, smtp: SmtpServer
+) -> None:
+    reference = second_opinion_case(app)
+    assert ask_doctors(client, reference, audience="family").status_code == 303
+    request = link_emails(app, reference)["info_request"]
+    reminder = queue_reminder(app, reference)
+    link, _token = _open_link(app, reference)
+    with app.app_context():
+        files = [UploadedFile("other", "pathology.pdf", "application/pdf", tiny_pdf())]
+        info_requests.receive_upload(link.id, files)
+    assert status_of(app, reminder) == "cancelled"
+    assert deliver_now(app, smtp, reminder) == "skipped"
+    assert smtp.messages == []
+    # The request email still waiting goes with it.
+    assert status_of(app, request) == "cancelled"
+    assert events(app, reference, "email_cancelled") == [
+        {"actor": "system", "notification": request.kind, "reason": "link_used"},
+        {"actor": "system", "notification": reminder.kind, "reason": "link_used"},
+    ]
+
+
+def test_request_emails_to_the_doctors_use_the_clinician_language_and_the_family_theirs(
+    app: Flask, client: FlaskClient, coordinator: Account, smtp: SmtpServer
+) -> None:
+    """A Spanish-speaking family's case: their doctors get the program's default language, as
+    with the case's status emails; the family gets Spanish."""
+    ensure_compiled()
+    doctors = second_opinion_case(app, preferred_language="es")
+    assert get_referral(app, doctors).preferred_language == "es"
+    assert ask_doctors(client, doctors).status_code == 303
+    request = link_emails(app, doctors)["info_request"]
+    assert request.language == app.config["BABEL_DEFAULT_LOCALE"] == "en"
+    assert deliver_now(app, smtp, request) == "sent"
+    (email,) = smtp.messages
+    assert email["To"] == "h.whitfield@lakeside-childrens.org"
+    assert str(email["Subject"]) == (
+        f"More information needed for request {format_reference(doctors)}"
+    )
+    text = email.get_body(("plain",)).get_content()
+    assert "We need a little more information to review request" in text
+    assert "Pathology or bone marrow report" in text
+    reminder = queue_reminder(app, doctors)
+    assert reminder.language == "en"
+    assert reminder.recipients == ["h.whitfield@lakeside-childrens.org"]
+
+    family = second_opinion_case(
+        app, preferred_language="es", patient_given_name="Lucía", patient_dob="2014-02-03"
+    )
+    assert ask_doctors(client, family, audience="family").status_code == 303
+    request = link_emails(app, family)["info_request"]
+    assert request.language == "es"
+    assert deliver_now(app, smtp, request) == "sent"
+    email = smtp.messages[-1]
+    assert email["To"] == PARENT_EMAIL
+    assert str(email["Subject"]) == (
+        f"Necesitamos más información para la solicitud {format_reference(family)}"
+    )
+    assert "Informe de patología o de médula ósea" in email.get_body(("plain",)).get_content()
+    assert queue_reminder(app, family).language == "es"
 
 
 # -- the queue's family-message filters ---------------------------------------------------------
