@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test reliability reliability-full bench lint typecheck translations translations-update migrate clean
+.PHONY: install run test test-embedded reliability reliability-full bench lint typecheck translations translations-update migrate clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ run: install translations migrate
 # (which .ci/run also calls) runs them; `make reliability-full` runs the load test for 60 s.
 test: install translations
 	$(BIN)/pytest -m "not reliability"
+
+# The same suite on the embedded defaults alone (SQLite, no Redis), as `make run` starts the
+# product; tests that need PostgreSQL or Redis skip, saying so. `.ci/run` calls it too.
+test-embedded: install translations
+	TEST_EMBEDDED_ONLY=1 $(BIN)/pytest -m "not reliability" -q
 
 reliability: install translations
 	$(BIN)/pytest -m reliability tests/faults

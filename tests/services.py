@@ -1,6 +1,8 @@
 """Finding the real services the tests run against, and skipping clearly when one is absent.
 
-In CI (`REQUIRE_SERVICES=1`) a missing service is a failure, not a skip.
+In CI (`REQUIRE_SERVICES=1`) a missing service is a failure, not a skip. `TEST_EMBEDDED_ONLY=1`
+runs the suite on the embedded defaults alone (SQLite, no Redis), as `make run` starts the
+product without configuration: tests that need PostgreSQL or Redis skip, saying so.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ PG_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-REQUIRED = os.environ.get("REQUIRE_SERVICES") == "1"
+EMBEDDED_ONLY = os.environ.get("TEST_EMBEDDED_ONLY") == "1"
+REQUIRED = os.environ.get("REQUIRE_SERVICES") == "1" and not EMBEDDED_ONLY
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -28,6 +31,8 @@ def _port_open(host: str, port: int) -> bool:
 
 
 def postgres_available() -> bool:
+    if EMBEDDED_ONLY:
+        return False
     url = make_url(PG_URL)
     if not _port_open(url.host or "127.0.0.1", url.port or 5432):
         return False
@@ -42,6 +47,8 @@ def postgres_available() -> bool:
 
 
 def redis_available() -> bool:
+    if EMBEDDED_ONLY:
+        return False
     try:
         import redis
 
@@ -54,6 +61,8 @@ def redis_available() -> bool:
 def require(available: bool, what: str) -> None:
     if available:
         return
+    if EMBEDDED_ONLY:
+        pytest.skip(f"embedded-defaults run (TEST_EMBEDDED_ONLY=1): {what} not used")
     message = f"{what} is not reachable (set TEST_DATABASE_URL / TEST_REDIS_URL)"
     if REQUIRED:
         pytest.fail(message + " and REQUIRE_SERVICES=1")

@@ -6,6 +6,7 @@ import hashlib
 import html
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -76,7 +77,7 @@ def test_queue_filters_and_search(app: Flask, client: FlaskClient, coordinator: 
     assert "Mateo" in client.get("/coordinator/?assignee=none").get_data(as_text=True)
     assert "Mateo" in client.get("/coordinator/?kind=physician_referral").get_data(as_text=True)
     assert "No cases match" in client.get("/coordinator/?priority=P1").get_data(as_text=True)
-    _set(app, mateo, review_due_at=sa.func.now() - sa.text("interval '1 day'"))  # type: ignore[operator]
+    _set(app, mateo, review_due_at=datetime.now(UTC) - timedelta(days=1))
     overdue = client.get("/coordinator/?overdue=1").get_data(as_text=True)
     assert "Mateo" in overdue and "Silva" not in overdue
 
@@ -238,7 +239,7 @@ def test_break_glass_is_time_boxed_needs_a_reason_alerts_and_audits_every_use(
     # The grant expires; then the case is out of scope again.
     with app.app_context():
         db.session.execute(
-            sa.update(BreakGlassGrant).values(expires_at=sa.func.now() - sa.text("interval '1 s'"))
+            sa.update(BreakGlassGrant).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
         db.session.commit()
     assert client.get(case).status_code == 404
