@@ -164,7 +164,8 @@ def usable_reset(reset_id: int) -> PasswordReset | None:
 
 
 def complete_reset(reset_id: int, password: str) -> User:
-    """Set the new password, spend the link and end every session. Raises AccountError."""
+    """Set the new password, spend this link and every other unused one of the user, and end
+    every session. Raises AccountError."""
     reset = db.session.scalar(
         sa.select(PasswordReset).where(PasswordReset.id == reset_id).with_for_update()
     )
@@ -181,6 +182,13 @@ def complete_reset(reset_id: int, password: str) -> User:
     user.failed_attempts = 0
     user.locked_until = None
     reset.used_at = now()
+    # Any other link still in a mailbox would let whoever holds it set the password again.
+    db.session.execute(
+        sa.update(PasswordReset)
+        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+        .values(used_at=reset.used_at)
+        .execution_options(synchronize_session=False)
+    )
     auth.end_all_sessions(user, "password_reset")
     audit.record(audit.UPDATE, "staff_user", user.id, detail="password_reset", user=user)
     db.session.commit()

@@ -117,3 +117,25 @@ def test_password_reset_link_expires(mail_app: Flask, monkeypatch: pytest.Monkey
         later = reset.expires_at + timedelta(seconds=1)
     monkeypatch.setattr(auth, "_clock", lambda: later)
     assert mail_app.test_client().get(link).status_code == 410
+
+
+def test_completing_a_reset_spends_every_other_link_of_the_user(mail_app: Flask) -> None:
+    user = make_user(mail_app, "twice@program.test")
+    other = make_user(mail_app, "bystander@program.test")
+    anyone = mail_app.test_client()
+    for email in (user.email, user.email, other.email):
+        anyone.post("/coordinator/login/reset", data={"email": email})
+    first, second, theirs = sorted(
+        int(args[0]) for args in _events(mail_app, staff_mail.RESET_TASK)
+    )
+    with mail_app.test_request_context():
+        links = {
+            ident: staff_mail.reset_url(reset).replace("http://intake.test", "")
+            for ident in (first, second, theirs)
+            if (reset := db.session.get(PasswordReset, ident)) is not None
+        }
+        staff_mail.complete_reset(first, NEW_PASSWORD)
+        assert staff_mail.usable_reset(second) is None
+        assert staff_mail.usable_reset(theirs) is not None  # another user's link is untouched
+    assert mail_app.test_client().get(links[second]).status_code == 410
+    assert mail_app.test_client().get(links[theirs]).status_code == 303
