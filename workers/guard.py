@@ -32,6 +32,10 @@ T = TypeVar("T")
 PASS_THROUGH: tuple[type[BaseException], ...] = (Retry, DBAPIError)
 
 
+class TaskFailed(Exception):
+    """A failed run as retried and logged: the exception's type name and the task's ids only."""
+
+
 def message_key(task_name: str, args: Any) -> str:
     return hashlib.sha256(json.dumps([task_name, args], default=str).encode()).hexdigest()
 
@@ -56,7 +60,13 @@ def run_guarded(task: Task, body: Callable[[], T]) -> T | str:  # type: ignore[t
         log.warning("task_failed task=%s attempts=%s error=%s", task.name, attempts, error)
         if attempts >= max_attempts:
             return _dead_letter(key, task.name, args, error)
-        raise task.retry(countdown=retry_delay(attempts), max_retries=None, exc=exc) from exc
+        # Celery logs the retry's exception (and its chain); a SQLAlchemy error's text carries
+        # the bound parameters, which may be patient data, so only the type and ids go along.
+        sanitized = TaskFailed(f"{error} in {task.name} args={args}")
+        retry = task.retry(
+            countdown=retry_delay(attempts), max_retries=None, exc=sanitized, throw=False
+        )
+        raise retry from None
     if request.retries or redelivered:
         _clear(key)
     return result
