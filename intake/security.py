@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+import logging
+
+from flask import Flask, Response, abort, request
 from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -19,6 +21,40 @@ CSP = {
 }
 
 talisman = Talisman()
+
+log = logging.getLogger("intake.security")
+
+# Views whose every text field refuses NUL with a field error (intake.domain.inputs).
+FIELD_CHECKED_FORMS = frozenset(
+    {"public.refer", "public.status", "families.second_opinion", "families.message"}
+)
+
+
+def _has_nul(values: list[str]) -> bool:
+    return any("\x00" in value for value in values)
+
+
+def _reject_nul() -> None:
+    """PostgreSQL refuses NUL in text, so one in the path, the query or a form would surface
+    as a 500. The public forms answer a NUL in a value with a field error instead (security.md
+    §5 row 6), so only their keys are checked here."""
+    args = request.args
+    where = None
+    if "\x00" in request.path:
+        where = "path"
+    elif _has_nul([*args.keys(), *(value for _, value in args.items(multi=True))]):
+        where = "args"
+    elif request.method != "GET":
+        form = request.form
+        if _has_nul(list(form.keys())):
+            where = "form_keys"
+        elif request.endpoint not in FIELD_CHECKED_FORMS and _has_nul(
+            [value for _, value in form.items(multi=True)]
+        ):
+            where = "form_values"
+    if where is not None:
+        log.warning("nul_byte_rejected where=%s endpoint=%s", where, request.endpoint)
+        abort(400)
 
 
 def init_app(app: Flask) -> None:
@@ -38,6 +74,8 @@ def init_app(app: Flask) -> None:
     hops = app.config["TRUSTED_PROXY_HOPS"]
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    app.before_request(_reject_nul)
 
     @app.after_request
     def _no_store(response: Response) -> Response:
