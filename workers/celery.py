@@ -13,7 +13,9 @@ flask_app = create_app()
 celery_app = flask_app.extensions["celery"]
 app = celery_app
 
-import workers.tasks  # noqa: E402,F401  (registers the tasks)
+# Importing these registers the tasks.
+import workers.account_tasks  # noqa: E402,F401
+import workers.tasks  # noqa: E402,F401
 
 
 @worker_process_init.connect

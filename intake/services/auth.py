@@ -26,11 +26,12 @@ from flask import current_app
 from intake.extensions import db
 from intake.models import StaffSession, User, utcnow
 from intake.models.staff import STAFF_ROLES
-from intake.services import outbox
+from intake.services import alerts, outbox
 from intake.services.routing import CASE_KINDS
 
 MIN_PASSWORD_LENGTH = 12
 SIGNIN_NOTICE_TASK = "staff.signin_notice"
+LOCKOUT_NOTICE_TASK = "staff.lockout_notice"
 # How stale a staff session's last-seen time may get before a request records it again.
 TOUCH_SECONDS = 30
 # ASVS 2.1.2: long passphrases are welcome, but past 128 characters they are refused.
@@ -154,16 +155,32 @@ def record_failure(user: User) -> None:
     if user.failed_attempts >= config["LOGIN_MAX_FAILURES"]:
         user.locked_until = now() + timedelta(minutes=config["LOGIN_LOCKOUT_MINUTES"])
         user.failed_attempts = 0
+        _tell_of_lockout(user)
     db.session.commit()
 
 
+def _tell_of_lockout(user: User) -> None:
+    """The sign-in page never says an account is locked (that would tell which emails exist),
+    so the administrators and the account's owner are told instead, once per account and day."""
+    day = now().date().isoformat()
+    raised = alerts.raise_alert(
+        code="staff_account_locked",
+        dedupe_key=f"staff_account_locked:{user.id}:{day}",
+        message=f"Staff account {user.id} was locked after repeated failed sign-ins.",
+    )
+    if raised:
+        outbox.add_event(db.session, LOCKOUT_NOTICE_TASK, user.id, day)
+
+
 def check_password(email: str, password: str) -> LoginOutcome:
-    """First factor. Failures are counted per account; a locked account says so."""
+    """First factor. Failures are counted per account. The caller must answer "locked" like
+    "invalid" (and this takes as long), so neither tells whether the account exists."""
     user = find_user(email)
     if user is None:
         _verify_hash(_DUMMY_HASH, password)
         return LoginOutcome(None, "invalid")
     if is_locked(user):
+        _verify_hash(_DUMMY_HASH, password)
         return LoginOutcome(user, "locked")
     if not _verify_hash(user.password_hash, password):
         record_failure(user)

@@ -1,6 +1,7 @@
 """Emails to staff about their own account, sent by a worker (tasks take ids only):
 
 * a notice of every new sign-in (H-9, ASVS 2.2.3), so a stolen password shows up;
+* a notice that the account was locked after failed sign-ins (the sign-in page does not say);
 * password-reset links: single use, expiring, the token never stored (HMAC of id and nonce,
   like upload links) and the second factor still asked at the next sign-in.
 
@@ -20,11 +21,12 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 
 from intake.extensions import db
-from intake.models import PasswordReset, StaffSession, User
+from intake.models import AuditEvent, PasswordReset, StaffSession, User
 from intake.services import audit, auth, mail, outbox
 from intake.services.auth import now
 
 SIGNIN_TASK = auth.SIGNIN_NOTICE_TASK
+LOCKOUT_TASK = auth.LOCKOUT_NOTICE_TASK
 RESET_TASK = "staff.password_reset"
 RESET_MINUTES = 30
 
@@ -73,6 +75,36 @@ def send_signin_notice(session_id: int) -> str:
         login_url=f"{current_app.config['PUBLIC_BASE_URL']}/coordinator/login",
     )
     record.notice_sent_at = now()
+    db.session.commit()
+    return "sent"
+
+
+# -- lockout notice -------------------------------------------------------------------------
+
+
+def send_lockout_notice(user_id: int, day: str) -> str:
+    """Tell the owner their account was locked; once per account and day (an audit row marks
+    it sent, so a redelivered task does not send it twice)."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        return "missing"
+    detail = f"lockout_notice:{day}"
+    sent = db.session.scalar(
+        sa.select(AuditEvent.id).where(AuditEvent.user_id == user.id, AuditEvent.detail == detail)
+    )
+    if sent is not None:
+        return "skipped"
+    base = current_app.config["PUBLIC_BASE_URL"]
+    _send(
+        user,
+        "Your coordinator account was locked",
+        "staff_locked",
+        "locked",
+        user.id,
+        minutes=current_app.config["LOGIN_LOCKOUT_MINUTES"],
+        reset_url=f"{base}/coordinator/login/reset",
+    )
+    audit.record(audit.UPDATE, "staff_user", user.id, detail=detail, user=user)
     db.session.commit()
     return "sent"
 

@@ -71,7 +71,9 @@ def login() -> Response | str | tuple[str, int]:
             user=outcome.user,
             commit=True,
         )
-        message = LOCKED if outcome.status == "locked" else GENERIC_FAILURE
+        # The same words for a locked account as for a wrong password or an unknown email:
+        # the owner learns of a lockout by email instead (auth._tell_of_lockout).
+        message = GENERIC_FAILURE
     status = 200 if request.method == "GET" or message is None else 401
     return render_template("staff/login.html", form=form, message=message), status
 

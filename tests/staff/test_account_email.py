@@ -139,3 +139,20 @@ def test_completing_a_reset_spends_every_other_link_of_the_user(mail_app: Flask)
         assert staff_mail.usable_reset(theirs) is not None  # another user's link is untouched
     assert mail_app.test_client().get(links[second]).status_code == 410
     assert mail_app.test_client().get(links[theirs]).status_code == 303
+
+
+def test_a_locked_account_is_told_by_email_once(mail_app: Flask, smtp: SmtpServer) -> None:
+    user = make_user(mail_app, "locked@program.test")
+    anyone = mail_app.test_client()
+    for _ in range(mail_app.config["LOGIN_MAX_FAILURES"]):
+        anyone.post("/coordinator/login", data={"email": user.email, "password": "not-it-at-all"})
+    [[user_id, day]] = _events(mail_app, staff_mail.LOCKOUT_TASK)
+    with mail_app.test_request_context():
+        assert staff_mail.send_lockout_notice(int(user_id), str(day)) == "sent"
+        assert staff_mail.send_lockout_notice(int(user_id), str(day)) == "skipped"
+    [message] = smtp.messages
+    assert message["To"] == "locked@program.test"
+    assert "locked" in str(message["Subject"])
+    body = message.get_content()
+    assert "http://intake.test/coordinator/login/reset" in body
+    assert f"{mail_app.config['LOGIN_LOCKOUT_MINUTES']} minutes" in body

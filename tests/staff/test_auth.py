@@ -7,12 +7,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from intake import create_app
 from intake.extensions import db
-from intake.models import StaffSession, User
+from intake.models import Alert, OutboxEvent, StaffSession, User
 from intake.services import auth
 from tests.staff.helpers import PASSWORD, audit_count, csrf_token, make_user, next_code, sign_in
 
@@ -275,17 +276,44 @@ def test_recovery_codes_after_enrolment_each_work_once(app: Flask, client: Flask
         assert stored is not None and len(stored.recovery_code_hashes) == 9
 
 
-def test_lockout_after_repeated_failures(app: Flask, client: FlaskClient, clock: Clock) -> None:
+def test_lockout_after_repeated_failures_looks_like_an_unknown_email(
+    app: Flask, client: FlaskClient, clock: Clock
+) -> None:
+    clock.now = clock.now.replace(hour=12)  # the whole test within one day
     user = make_user(app, "lock@program.test")
+
+    def attempt(email: str, password: str) -> tuple[int, str]:
+        response = client.post("/coordinator/login", data={"email": email, "password": password})
+        return response.status_code, response.get_data(as_text=True).replace(email, "EMAIL")
+
     for _ in range(app.config["LOGIN_MAX_FAILURES"]):
-        response = client.post(
-            "/coordinator/login", data={"email": user.email, "password": "wrong-password-1"}
-        )
-        assert response.status_code == 401
-    locked = client.post("/coordinator/login", data={"email": user.email, "password": PASSWORD})
-    assert locked.status_code == 401
-    assert "Too many failed attempts" in locked.get_data(as_text=True)
+        assert attempt(user.email, "wrong-password-1")[0] == 401
+        assert attempt("nobody@program.test", "wrong-password-1")[0] == 401
+    # Locked now, yet the right password gets the very page an unknown email gets.
+    locked = attempt(user.email, PASSWORD)
+    unknown = attempt("nobody@program.test", PASSWORD)
+    assert locked[0] == unknown[0] == 401
+    assert locked[1] == unknown[1]
+    assert "Too many failed attempts" not in locked[1]
     assert audit_count(app, action="login_failure", user_id=user.id) >= 6
+    # The owner and the administrators are told instead: one alert and one email a day.
+    # A second lockout the same day adds neither.
+    clock.advance(minutes=app.config["LOGIN_LOCKOUT_MINUTES"] + 1)
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        attempt(user.email, "wrong-password-1")
+    assert attempt(user.email, PASSWORD) == unknown
+    with app.app_context():
+        alerts = db.session.scalars(
+            sa.select(Alert).where(Alert.code == "staff_account_locked")
+        ).all()
+        assert [alert.dedupe_key.rsplit(":", 1)[0] for alert in alerts] == [
+            f"staff_account_locked:{user.id}"
+        ]
+        assert "lock@program.test" not in alerts[0].message
+        events = db.session.scalars(
+            sa.select(OutboxEvent.args).where(OutboxEvent.task_name == auth.LOCKOUT_NOTICE_TASK)
+        ).all()
+        assert [list(args)[0] for args in events] == [user.id]
     clock.advance(minutes=app.config["LOGIN_LOCKOUT_MINUTES"] + 1)
     sign_in(app, client, user)
     assert client.get("/coordinator/").status_code == 200

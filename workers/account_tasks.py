@@ -1,0 +1,16 @@
+"""Celery tasks for emails about a staff member's own account that are queued by the
+sign-in service (ids only; the text is built by intake.services.staff_mail)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from workers.guard import run_guarded
+
+
+@shared_task(name="staff.lockout_notice", bind=True)
+def staff_lockout_notice(self, user_id: int, day: str) -> str:  # type: ignore[no-untyped-def]
+    """Tell a staff member their account was locked (the sign-in page does not say so)."""
+    from intake.services import staff_mail
+
+    return run_guarded(self, lambda: staff_mail.send_lockout_notice(int(user_id), str(day)))
