@@ -136,6 +136,12 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "UPLOAD_ENCRYPTION_KEY": env.get("UPLOAD_ENCRYPTION_KEY", ""),
         "MAX_UPLOAD_MB": max_upload_mb,
         "MAX_UPLOAD_FILES": max_files,
+        # ClamAV daemon for upload scans (decision 18): a Unix socket, or host and port.
+        # Unset: only the built-in EICAR check runs and its verdict is final.
+        "CLAMD_SOCKET": env.get("CLAMD_SOCKET", ""),
+        "CLAMD_HOST": env.get("CLAMD_HOST", ""),
+        "CLAMD_PORT": _int(env, "CLAMD_PORT", 3310),
+        "CLAMD_TIMEOUT": _float(env, "CLAMD_TIMEOUT", 5.0),
         # A Unicode TrueType font for generated PDFs (authorizations); the built-in Latin-1 font
         # is used when it is missing. Its bold face is looked up as <name>-Bold.ttf.
         "PDF_FONT": env.get("PDF_FONT", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),

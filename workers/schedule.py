@@ -28,6 +28,12 @@ def beat_schedule(config: Any) -> dict[str, dict[str, Any]]:
             "schedule": 3600.0,
             "options": {"expires": 600.0},
         },
+        # Quarantined uploads (scanner down at upload time) get their verdict (decision 18).
+        "uploads-rescan": {
+            "task": "uploads.rescan",
+            "schedule": 600.0,
+            "options": {"expires": 600.0},
+        },
         # Escalations, reminders, closing unanswered requests
         "staff-sweep": {
             "task": "staff.sweep",

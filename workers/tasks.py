@@ -107,6 +107,14 @@ def collect_upload_orphans() -> int:
     return uploads.collect_orphans(current_app.config)
 
 
+@shared_task(name="uploads.rescan")
+def rescan_uploads() -> dict[str, int]:
+    """Scan quarantined documents again; each is locked and skipped once it has a verdict."""
+    from intake.services import scanner
+
+    return scanner.rescan_due(current_app.config)
+
+
 @shared_task(name="staff.sweep")
 def staff_sweep() -> dict[str, int]:
     """Deadline escalations, information-request reminders and no-response closing."""

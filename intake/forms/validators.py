@@ -28,6 +28,7 @@ from intake.domain.inputs import InputError
 __all__ = [
     "MESSAGES",
     "MESSAGES_FOR_UPLOAD_ERRORS",
+    "MESSAGE_FOR_INFECTED_UPLOAD",
     "BoundedInt",
     "Email",
     "Icd10",
@@ -37,6 +38,7 @@ __all__ = [
     "Percent",
     "Phone",
     "SingleLine",
+    "upload_error_message",
 ]
 
 # One message per InputError code. Those with %(…)s placeholders are formatted by the
@@ -93,6 +95,19 @@ MESSAGES_FOR_UPLOAD_ERRORS: dict[str, LazyString] = {
         "“{name}” has invalid characters in its file name. Rename the file, then upload it."
     ),
 }
+
+# security.md §5 row 24: a virus signature (EICAR, or a ClamAV match), code ``infected`` from
+# intake.services.scanner.vet_upload. Shown next to the file slot; the file is not stored.
+MESSAGE_FOR_INFECTED_UPLOAD: LazyString = _l(
+    "This file contains a virus signature and was not accepted."
+)
+
+
+def upload_error_message(code: str) -> LazyString:
+    """The message for an UploadError code, the scanner's ``infected`` included."""
+    if code == "infected":
+        return MESSAGE_FOR_INFECTED_UPLOAD
+    return MESSAGES_FOR_UPLOAD_ERRORS[code]
 
 
 def _message(code: str, **params: object) -> str | LazyString:

@@ -134,6 +134,9 @@ class Document(Base):
     storage_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
     key_id: Mapped[str] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Malware scan (intake.domain.scan): only "clean" documents are ever served.
+    scan_status: Mapped[str] = mapped_column(sa.String(16), default="clean")
+    scanned_at: Mapped[datetime | None]
 
     referral: Mapped[Referral] = relationship(back_populates="documents")
 

@@ -21,15 +21,15 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
-from intake.domain.files import UploadError, check_upload
+from intake.domain.files import UploadError
 from intake.domain.reference import format_reference
 from intake.errors import RESUBMIT_VIEWS
 from intake.extensions import db, limiter
 from intake.forms.referral import DOCUMENT_SLOTS, REQUIRED_FIELDS, SECTIONS, ReferralForm
-from intake.forms.validators import MESSAGES_FOR_UPLOAD_ERRORS
+from intake.forms.validators import upload_error_message
 from intake.models import Referral
 from intake.public import bp
-from intake.services import health
+from intake.services import health, scanner
 from intake.services.db import is_database_unavailable, keep_loaded_after_commit
 from intake.services.referrals import Submission, SubmissionConflict, UploadedFile, submit_referral
 from intake.services.uploads import UploadStoreError
@@ -212,16 +212,18 @@ def collect_files(
             data = upload.stream.read(max_bytes + 1)
             filename = upload.filename or "document"
             try:
-                mime, display_name = check_upload(data, filename, max_bytes=max_bytes)
+                mime, display_name, scan_status = scanner.vet_upload(
+                    data, filename, max_bytes=max_bytes, config=config
+                )
             except UploadError as exc:
-                message = MESSAGES_FOR_UPLOAD_ERRORS[exc.code]
+                message = upload_error_message(exc.code)
                 field.errors = [
                     *field.errors,
                     str(message).format(name=_display(filename), mb=config["MAX_UPLOAD_MB"]),
                 ]
                 ok = False
                 continue
-            accepted.append(UploadedFile(slot, display_name, mime, data))
+            accepted.append(UploadedFile(slot, display_name, mime, data, scan_status))
     if count > config["MAX_UPLOAD_FILES"]:
         overflow_field.errors = [
             *overflow_field.errors,

@@ -22,7 +22,7 @@ from intake.domain.deadlines import add_business_seconds
 from intake.domain.text import N_
 from intake.domain.triage import MISSING_ITEM_LABELS, REVIEW_BUSINESS_DAYS, triage
 from intake.extensions import db
-from intake.models import Document, InfoRequest, Notification, Referral, TimelineEvent, User
+from intake.models import InfoRequest, Notification, Referral, TimelineEvent, User
 from intake.services import audit, authorization, cases, notifications, uploads
 from intake.services.auth import now
 from intake.services.referrals import (
@@ -381,15 +381,12 @@ def receive_upload(info_request_id: int, files: list[UploadedFile]) -> Referral:
             blob = uploads.store(upload.data, config)
             stored.append(blob.storage_key)
             referral.documents.append(
-                Document(
-                    id=str(uuid.uuid4()),
+                uploads.document_for(
+                    blob,
                     slot=upload.slot,
                     display_name=upload.display_name,
                     mime_type=upload.mime_type,
-                    size_bytes=blob.size_bytes,
-                    sha256=blob.sha256,
-                    storage_key=blob.storage_key,
-                    key_id=blob.key_id,
+                    scan_status=upload.scan_status,
                 )
             )
         info_request.spent_at = now()

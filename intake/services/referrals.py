@@ -36,6 +36,8 @@ class UploadedFile:
     display_name: str
     mime_type: str
     data: bytes
+    # The upload scan's verdict: "clean", or "error" (stored quarantined, rescanned later).
+    scan_status: str = "clean"
 
 
 @dataclass
@@ -141,6 +143,7 @@ def store_case(
                     slot=upload.slot,
                     display_name=upload.display_name,
                     mime_type=upload.mime_type,
+                    scan_status=upload.scan_status,
                 )
             )
         # Appended before the flush: on the flushed case the collection would be lazy-loaded

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from intake.extensions import db
-from intake.models import Document
+from intake.models import Document, utcnow
 
 MAGIC = b"IKE1"
 
@@ -95,8 +95,19 @@ def store(data: bytes, config: dict[str, Any]) -> StoredBlob:
     )
 
 
-def document_for(blob: StoredBlob, *, slot: str, display_name: str, mime_type: str) -> Document:
-    """The Document row (case document metadata) of a stored blob."""
+def document_for(
+    blob: StoredBlob,
+    *,
+    slot: str,
+    display_name: str,
+    mime_type: str,
+    scan_status: str = "clean",
+) -> Document:
+    """The Document row (case document metadata) of a stored blob.
+
+    ``scan_status`` is the upload scan's verdict (intake.services.scanner): "clean", or
+    "error" when the scanner could not answer and the file waits, quarantined, for a rescan.
+    """
     return Document(
         id=str(uuid.uuid4()),
         slot=slot,
@@ -106,6 +117,8 @@ def document_for(blob: StoredBlob, *, slot: str, display_name: str, mime_type: s
         sha256=blob.sha256,
         storage_key=blob.storage_key,
         key_id=blob.key_id,
+        scan_status=scan_status,
+        scanned_at=utcnow() if scan_status == "clean" else None,
     )
 
 

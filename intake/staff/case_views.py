@@ -18,12 +18,13 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import NotFound
 from wtforms.fields.choices import SelectChoice
 
-from intake.domain import messages, statuses
+from intake.domain import messages, scan, statuses
 from intake.domain.reference import format_reference, normalize_reference
 from intake.domain.triage import CATEGORIES, CATEGORY_LABELS, MISSING_ITEM_LABELS, PRIORITY_LABELS
 from intake.extensions import db
@@ -447,7 +448,7 @@ def dismiss_near_match(reference: str) -> Response | tuple[str, int]:
 @bp.get("/referrals/<reference>/documents/<document_id>")
 @talisman(content_security_policy="default-src 'none'; sandbox")
 @staff_required()
-def download(reference: str, document_id: str) -> Response:
+def download(reference: str, document_id: str) -> Response | tuple[str, int]:
     user = _user()
     referral = queue.get_referral_for(user, reference)
     document = db.session.scalar(
@@ -460,6 +461,27 @@ def download(reference: str, document_id: str) -> Response:
             audit.DENIED, "document", document_id[:64], outcome="denied", user=user, commit=True
         )
         raise NotFound()
+    if document.scan_status != scan.CLEAN:
+        # Decision 18: fail closed. A file without a clean verdict (scanner down, or a
+        # signature found on rescan) is never served, whoever asks.
+        audit.record(
+            audit.DENIED,
+            "document",
+            document.id,
+            outcome="denied",
+            detail=f"quarantined:{document.scan_status}",
+            user=user,
+            commit=True,
+        )
+        return render_template(
+            "errors/error.html",
+            code=404,
+            message=(
+                _("This file is quarantined: it contains a virus signature and is never served.")
+                if document.scan_status == scan.INFECTED
+                else _("This file is quarantined until a virus scan clears it. Try again later.")
+            ),
+        ), 404
     try:
         data = uploads.load(document.storage_key, document.sha256, current_app.config)
     except (OSError, ValueError, InvalidTag):

@@ -14,13 +14,13 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
-from intake.domain.files import UploadError, check_upload
+from intake.domain.files import UploadError
 from intake.domain.reference import format_reference
 from intake.extensions import db, limiter
 from intake.forms.referral import DOCUMENT_SLOTS
-from intake.forms.validators import MESSAGES_FOR_UPLOAD_ERRORS
+from intake.forms.validators import upload_error_message
 from intake.models import InfoRequest, Referral
-from intake.services import info_requests
+from intake.services import info_requests, scanner
 from intake.services.referrals import UploadedFile
 from intake.services.uploads import UploadStoreError
 from intake.staff import upload_bp
@@ -118,13 +118,15 @@ def _collect(errors: list[str]) -> list[UploadedFile]:
             data = upload.stream.read(max_bytes + 1)
             filename = upload.filename or "document"
             try:
-                mime, display_name = check_upload(data, filename, max_bytes=max_bytes)
+                mime, display_name, scan_status = scanner.vet_upload(
+                    data, filename, max_bytes=max_bytes, config=config
+                )
             except UploadError as exc:
-                message = MESSAGES_FOR_UPLOAD_ERRORS[exc.code]
+                message = upload_error_message(exc.code)
                 safe_name = "".join(c for c in filename if c.isprintable())[:80]
                 errors.append(str(message).format(name=safe_name, mb=config["MAX_UPLOAD_MB"]))
                 continue
-            accepted.append(UploadedFile(slot, display_name, mime, data))
+            accepted.append(UploadedFile(slot, display_name, mime, data, scan_status))
     if count > config["MAX_UPLOAD_FILES"]:
         errors.append(_("Attach at most %(count)d files in all.", count=config["MAX_UPLOAD_FILES"]))
     return accepted
