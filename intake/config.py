@@ -107,7 +107,7 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "SECRET_KEY": env.get("SECRET_KEY", DEFAULT_SECRET_KEY),
         "INSTANCE_DIR": str(instance_dir),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
         "CELERY": celery,
         # Mail
         "SMTP_HOST": env.get("SMTP_HOST", "127.0.0.1"),
@@ -204,10 +204,13 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
     }
 
 
-def _engine_options(database_url: str) -> dict[str, Any]:
+def engine_options(database_url: str) -> dict[str, Any]:
+    # Error messages leave out bound values: they can be patient details, and database errors
+    # reach logs and Celery's retry records.
     if database_url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30}}
+        return {"connect_args": {"timeout": 30}, "hide_parameters": True}
     return {
+        "hide_parameters": True,
         "pool_pre_ping": True,
         "pool_recycle": 1800,
         "connect_args": {"connect_timeout": 5},

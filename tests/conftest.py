@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
 from intake import create_app
-from intake.config import PROJECT_ROOT
+from intake.config import PROJECT_ROOT, engine_options
 from intake.extensions import db
 from tests import services
 
@@ -41,10 +41,7 @@ def base_config(database_url: str, instance_dir: Path, **overrides: Any) -> dict
         "PUBLIC_BASE_URL": "http://intake.test",
         "SECRET_KEY": "test-secret",
     }
-    if database_url.startswith("sqlite"):
-        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
-    else:
-        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(database_url)  # as in production
     config.update(overrides)
     return config
 
