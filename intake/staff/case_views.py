@@ -84,6 +84,15 @@ def queue_page() -> str:
     page = queue.queue_page(
         _user(), filters, args.get("after"), int(current_app.config["QUEUE_PAGE_SIZE"])
     )
+    # The queue shows patient names: each page viewed is an access, audited like a case view
+    # (how many cases were listed; never the search text, which can be a name).
+    audit.record(
+        audit.READ,
+        "queue",
+        None,
+        detail=f"rows:{len(page.rows)}" + (":search" if filters.q else ""),
+        commit=True,
+    )
     return render_template(
         "staff/queue.html",
         page=page,

@@ -528,3 +528,24 @@ def test_admin_browses_audit_and_access_report(app: Flask) -> None:
     assert reference in html and "sign-in" in html
     report = client.get(f"/coordinator/admin/audit/users/{admin.id}").get_data(as_text=True)
     assert reference in report
+
+
+def test_each_queue_page_viewed_writes_one_audit_row_without_the_search_text(
+    app: Flask, client: FlaskClient, coordinator: object
+) -> None:
+    make_referral(app)
+    make_referral(app, patient_given_name="Ana", patient_family_name="Silva")
+    before = audit_count(app, resource_type="queue")
+    assert client.get("/coordinator/").status_code == 200
+    assert client.get("/coordinator/?q=silva").status_code == 200
+    assert audit_count(app, resource_type="queue") == before + 2
+    with app.app_context():
+        details = list(
+            db.session.scalars(
+                sa.select(AuditEvent.detail)
+                .where(AuditEvent.resource_type == "queue")
+                .order_by(AuditEvent.id)
+            )
+        )
+    assert details[-2:] == ["rows:2", "rows:1:search"]
+    assert not any("silva" in (detail or "").lower() for detail in details)
