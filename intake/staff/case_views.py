@@ -84,16 +84,7 @@ def queue_page() -> str:
     page = queue.queue_page(
         _user(), filters, args.get("after"), int(current_app.config["QUEUE_PAGE_SIZE"])
     )
-    # The queue shows patient names: each page viewed is an access, audited like a case view
-    # (how many cases were listed; never the search text, which can be a name).
-    audit.record(
-        audit.READ,
-        "queue",
-        None,
-        detail=f"rows:{len(page.rows)}" + (":search" if filters.q else ""),
-        commit=True,
-    )
-    return render_template(
+    html = render_template(
         "staff/queue.html",
         page=page,
         filters=filters,
@@ -106,6 +97,17 @@ def queue_page() -> str:
         message_state_labels=messages.STATE_LABELS,
         logout_form=LogoutForm(),
     )
+    # The queue shows patient names: each page viewed is an access, audited like a case view
+    # (how many cases were listed; never the search text, which can be a name). After rendering:
+    # the commit expires the loaded rows, and the template would reload each one.
+    audit.record(
+        audit.READ,
+        "queue",
+        None,
+        detail=f"rows:{len(page.rows)}" + (":search" if filters.q else ""),
+        commit=True,
+    )
+    return html
 
 
 def _display_value(form: FlaskForm, name: str, value: Any) -> str:
