@@ -28,6 +28,36 @@ def init_app(app: Flask) -> None:
         """Re-queue referrals and emails that are stuck (what beat does every few seconds)."""
         click.echo(referrals.reconcile())
 
+    @app.cli.command("audit-purge")
+    @click.option(
+        "--older-than-years",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Remove audit rows from before the start of today (UTC) this many years ago "
+        "(default and minimum: the retention period, at least 6).",
+    )
+    @click.option("--actor", required=True, help="Email of the admin account doing the purge.")
+    def audit_purge_command(older_than_years: int | None, actor: str) -> None:
+        """Remove audit rows past retention (H-11); the purge writes its own audit row."""
+        from intake.domain import retention
+        from intake.models import utcnow
+        from intake.services import audit, auth
+
+        account = auth.find_user(actor)
+        if account is None or not account.active or account.role != "admin":
+            raise click.ClickException(f"{actor}: no active admin account with this email")
+        kept = retention.retention_years(current_app.config.get("AUDIT_RETENTION_YEARS"))
+        years = kept if older_than_years is None else older_than_years
+        # Counted from the start of today (UTC): a cutoff right at the floor could meet a
+        # database clock a moment behind ours and be refused.
+        today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+        cutoff = retention.years_before(today, years)
+        try:
+            removed = audit.purge(cutoff, account)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"audit rows removed: {removed} (older than {cutoff:%Y-%m-%d} UTC)")
+
     @app.cli.command("demo-data")
     @click.option("--count", type=click.IntRange(min=1), default=1000, show_default=True)
     @click.option(

@@ -5,15 +5,17 @@ append-only (database triggers), and purge() is the one way to remove old rows."
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 from flask_login import current_user
 
+from intake.domain import retention
 from intake.extensions import db
 from intake.models import AuditEvent, User, utcnow
+from intake.services.db import take_sqlite_write_lock
 
 CREATE, READ, UPDATE, DELETE, EXPORT = "C", "R", "U", "D", "E"
 LOGIN, LOGOUT, LOGIN_FAILURE, DENIED = "login", "logout", "login_failure", "denied"
@@ -79,7 +81,16 @@ def record(
 
 
 def purge(before: datetime, actor: User) -> int:
-    """Remove rows older than ``before``, writing an audit row for the purge itself."""
+    """Remove rows older than ``before``, writing an audit row for the purge itself.
+
+    ValueError when ``before`` is later than the retention period allows (H-11: at least 6
+    years, ``AUDIT_RETENTION_YEARS`` when longer). The database refuses such a purge too.
+    """
+    if before.tzinfo is None:
+        raise ValueError("the purge cutoff must carry a time zone (UTC)")
+    retention.check_purge_cutoff(
+        before.astimezone(UTC), utcnow(), current_app.config.get("AUDIT_RETENTION_YEARS")
+    )
     if db.engine.dialect.name == "postgresql":
         removed = db.session.scalar(
             sa.text("SELECT audit_purge(:cutoff, :actor_id, :actor_email)"),
@@ -87,7 +98,10 @@ def purge(before: datetime, actor: User) -> int:
         )
         db.session.commit()
         return int(removed or 0)
-    # SQLite: the trigger is dropped and re-created inside the same transaction.
+    # SQLite: the trigger is dropped and re-created inside the same transaction, which the write
+    # lock opens first (pysqlite would run the DROP outside any transaction). The retention
+    # floor trigger (0009_audit_floor) stays in place and refuses rows younger than 6 years.
+    take_sqlite_write_lock(db.session)
     connection = db.session.connection()
     sql = connection.execute(
         sa.text(

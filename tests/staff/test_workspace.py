@@ -479,17 +479,29 @@ def test_audit_table_rejects_update_and_delete(
 
 
 def test_audit_purge_writes_its_own_row(app: Flask, coordinator) -> None:  # type: ignore[no-untyped-def]
-    from datetime import timedelta
-
+    from intake.domain.retention import years_before
     from intake.models import User, utcnow
 
     with app.app_context():
         admin = db.session.get(User, coordinator.id)
         assert admin is not None
-        removed = audit.purge(utcnow() + timedelta(seconds=1), admin)
-        assert removed >= 1
-        rows = db.session.scalars(sa.select(AuditEvent)).all()
-        assert len(rows) == 1 and rows[0].action == "D" and rows[0].detail == f"purged:{removed}"
+        # Only rows past the 6-year retention floor go (H-11; tests/staff/test_audit_retention.py).
+        db.session.add(
+            AuditEvent(
+                at=years_before(utcnow(), 7),
+                action="R",
+                resource_type="referral",
+                outcome="success",
+            )
+        )
+        db.session.commit()
+        recent = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) - 1
+        assert recent >= 1
+        removed = audit.purge(years_before(utcnow(), 6), admin)
+        assert removed == 1
+        rows = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id)).all()
+        assert len(rows) == recent + 1
+        assert rows[-1].action == "D" and rows[-1].detail == f"purged:{removed}"
 
 
 def test_admin_changes_a_role_and_the_account_signs_in_again(app: Flask) -> None:

@@ -32,3 +32,46 @@ def test_sqlite_migrations_match_models(tmp_path: Path) -> None:
 
 def test_postgresql_migrations_match_models(database_url: str) -> None:
     assert _differences(database_url) == []
+
+
+def _audit_floor_installed(url: str) -> bool:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                source = connection.scalar(
+                    sa.text("SELECT pg_get_functiondef('audit_purge'::regproc)")
+                )
+                return "6 years" in str(source)
+            names = set(
+                connection.scalars(sa.text("SELECT name FROM sqlite_master WHERE type='trigger'"))
+            )
+            assert "audit_event_no_delete" in names
+            return "audit_event_retention_floor" in names
+    finally:
+        engine.dispose()
+
+
+def test_audit_floor_migration_downgrades_and_upgrades_again(
+    database_url: str, tmp_path: Path
+) -> None:
+    """0009_audit_floor: downgrade restores the 0008 definitions, upgrade brings the floor back.
+    Runs on the module's own database (PostgreSQL when reachable, else SQLite)."""
+    from flask_migrate import downgrade, upgrade
+
+    from intake import create_app
+    from intake.config import PROJECT_ROOT
+    from tests.conftest import base_config
+
+    directory = str(PROJECT_ROOT / "migrations")
+    assert _audit_floor_installed(database_url)
+    app = create_app(base_config(database_url, tmp_path))
+    with app.app_context():
+        downgrade(directory=directory, revision="0008_scan")
+        db.engine.dispose()
+    assert not _audit_floor_installed(database_url)
+    with app.app_context():
+        upgrade(directory=directory)
+        db.engine.dispose()
+    assert _audit_floor_installed(database_url)
+    assert _differences(database_url) == []
