@@ -10,15 +10,19 @@ import struct
 import zlib
 
 
-def tiny_pdf() -> bytes:
-    """A minimal one-page PDF 1.4 with correct xref offsets, ending with ``%%EOF\\n``."""
+def tiny_pdf(catalog_extra: bytes = b"", extra_objects: tuple[bytes, ...] = ()) -> bytes:
+    """A minimal one-page PDF 1.4 with correct xref offsets, ending with ``%%EOF\\n``.
+
+    ``catalog_extra`` is added to the document catalog (e.g. ``b"/OpenAction 6 0 R"``) and
+    ``extra_objects`` are appended as objects 6, 7 ... (each a whole object body)."""
     objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Catalog /Pages 2 0 R " + catalog_extra + b">>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] /Contents 4 0 R"
         b" /Resources << /Font << /F1 5 0 R >> >> >>",
         None,  # content stream, built below
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        *extra_objects,
     ]
     content = b"BT /F1 12 Tf 20 50 Td (Sample referral document) Tj ET"
     objects[3] = b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream"
@@ -36,6 +40,20 @@ def tiny_pdf() -> bytes:
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1)
     out += b"startxref\n%d\n%%%%EOF\n" % xref
     return bytes(out)
+
+
+def object_stream(*bodies: bytes) -> bytes:
+    """An object stream (PDF 1.5, /Type /ObjStm) holding ``bodies``, Flate-compressed: where
+    producers put dictionaries, out of sight of a plain byte search."""
+    header = b" ".join(b"%d %d" % (100 + i, i * 200) for i in range(len(bodies))) + b" "
+    payload = header + b"".join(body.ljust(200) for body in bodies)
+    packed = zlib.compress(payload)
+    return (
+        b"<< /Type /ObjStm /N %d /First %d /Filter /FlateDecode /Length %d >>\nstream\n"
+        % (len(bodies), len(header), len(packed))
+        + packed
+        + b"\nendstream"
+    )
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -3,7 +3,8 @@
 Two pieces the scanner service builds on: the EICAR test signature, which must be refused
 even where no antivirus engine runs (the built-in check), and the reply of a ClamAV daemon to
 an INSTREAM command. Statuses are stored on each Document: ``pending`` (not scanned yet),
-``clean``, ``infected`` and ``error`` (the scanner could not decide); only ``clean`` is served.
+``clean``, ``infected``, ``error`` (the scanner could not decide) and ``active`` (a PDF with
+scripts or automatic actions, security.md §5 row 19); only ``clean`` is served.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "ACTIVE",
     "CLEAN",
     "EICAR",
     "EICAR_NAME",
@@ -26,7 +28,9 @@ PENDING: Final = "pending"
 CLEAN: Final = "clean"
 INFECTED: Final = "infected"
 ERROR: Final = "error"
-STATUSES: Final = frozenset({PENDING, CLEAN, INFECTED, ERROR})
+# A PDF with scripts or automatic actions (intake.domain.pdf_active): stored, never served.
+ACTIVE: Final = "active"
+STATUSES: Final = frozenset({PENDING, CLEAN, INFECTED, ERROR, ACTIVE})
 
 # The standard 68-byte anti-malware test file (eicar.org). Written in two halves so this
 # source file is not itself flagged by a scanner reading the repository.

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from intake.domain import linking, statuses
+from intake.domain import linking, scan, statuses
 from intake.domain.calendar import BusinessCalendar, parse_holidays
 from intake.domain.inputs import normalize_person_key
 from intake.domain.reference import new_reference
@@ -36,7 +36,8 @@ class UploadedFile:
     display_name: str
     mime_type: str
     data: bytes
-    # The upload scan's verdict: "clean", or "error" (stored quarantined, rescanned later).
+    # The upload scan's verdict: "clean", "error" (stored quarantined, rescanned later) or
+    # "active" (a PDF with scripts or automatic actions: stored, never served).
     scan_status: str = "clean"
 
 
@@ -274,7 +275,10 @@ def _answer(value: Any) -> Any:
 def triage_input(referral: Referral) -> TriageInput:
     """Map stored answers onto the pure triage module's input."""
     a = referral.answers
-    slots = {document.slot for document in referral.documents}
+    # A PDF quarantined for active content cannot be read: its slot counts as still missing.
+    slots = {
+        document.slot for document in referral.documents if document.scan_status != scan.ACTIVE
+    }
     genetics = set(a.get("genetics") or [])
     return TriageInput(
         kind=referral.kind,  # type: ignore[arg-type]

@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 
 from intake.domain import scan as verdicts
-from intake.domain.files import UploadError, check_upload
+from intake.domain.files import PDF, UploadError, check_upload
+from intake.domain.pdf_active import active_content
 from intake.extensions import db
 from intake.models import Document, utcnow
 from intake.services import alerts, uploads
@@ -96,10 +97,13 @@ def _instream(data: bytes, config: dict[str, Any]) -> bytes:
 def vet_upload(
     data: bytes, filename: str, *, max_bytes: int, config: dict[str, Any]
 ) -> tuple[str, str, str]:
-    """Check and scan one upload: (mime type, display name, scan status clean or error).
+    """Check and scan one upload: (mime type, display name, scan status).
 
-    Raises UploadError (code ``infected`` for a virus signature). The EICAR test file is
-    named as a virus before the type check, which would otherwise call it "not a PDF".
+    The status is ``clean``, ``error`` (the scanner could not answer; rescanned later) or
+    ``active`` (a PDF with scripts or automatic actions: kept, so the referral is whole, but
+    quarantined for good; security.md §5 row 19). Raises UploadError (code ``infected`` for a
+    virus signature). The EICAR test file is named as a virus before the type check, which
+    would otherwise call it "not a PDF".
     """
     if verdicts.is_eicar(data):
         log.warning("upload_refused reason=infected signature=%s", verdicts.EICAR_NAME)
@@ -109,6 +113,11 @@ def vet_upload(
     if result.status == verdicts.INFECTED:
         log.warning("upload_refused reason=infected signature=%s", result.detail)
         raise UploadError("infected")
+    if mime == PDF:
+        findings = active_content(data)
+        if findings:
+            log.warning("upload_quarantined reason=active_content found=%s", ",".join(findings))
+            return mime, display_name, verdicts.ACTIVE
     return mime, display_name, result.status
 
 

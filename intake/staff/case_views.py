@@ -110,6 +110,21 @@ def queue_page() -> str:
     return html
 
 
+def _quarantine_message(scan_status: str) -> str:
+    if scan_status == scan.INFECTED:
+        return str(
+            _("This file is quarantined: it contains a virus signature and is never served.")
+        )
+    if scan_status == scan.ACTIVE:
+        return str(
+            _(
+                "This file is quarantined: it is a PDF with scripts or automatic actions and is "
+                "never served. Ask the sender for a copy saved with Print to PDF."
+            )
+        )
+    return str(_("This file is quarantined until a virus scan clears it. Try again later."))
+
+
 def _display_value(form: FlaskForm, name: str, value: Any) -> str:
     """A stored answer as the form showed it (choice labels instead of codes)."""
     if value in (None, "", []):
@@ -487,11 +502,7 @@ def download(reference: str, document_id: str) -> Response | tuple[str, int]:
         return render_template(
             "errors/error.html",
             code=404,
-            message=(
-                _("This file is quarantined: it contains a virus signature and is never served.")
-                if document.scan_status == scan.INFECTED
-                else _("This file is quarantined until a virus scan clears it. Try again later.")
-            ),
+            message=_quarantine_message(document.scan_status),
         ), 404
     try:
         data = uploads.load(document.storage_key, document.sha256, current_app.config)

@@ -80,4 +80,4 @@ def test_anything_else_from_clamd_is_an_error(reply: bytes) -> None:
 
 
 def test_statuses() -> None:
-    assert scan.STATUSES == {"pending", "clean", "infected", "error"}
+    assert scan.STATUSES == {"pending", "clean", "infected", "error", "active"}

@@ -26,6 +26,7 @@ from intake.domain.scan import EICAR
 from intake.extensions import db
 from intake.models import Alert, Document, Notification, Referral
 from intake.services import notifications, scanner, uploads
+from intake.services.referrals import run_triage
 from tests.families.family_data import second_opinion
 from tests.referral_data import valid_referral
 from tests.samples import tiny_pdf
@@ -356,3 +357,63 @@ def test_the_rescan_task_is_scheduled(app: Flask) -> None:
 
     entry = beat_schedule({"OUTBOX_SWEEP_SECONDS": 5, "STAFF_SWEEP_SECONDS": 60})["uploads-rescan"]
     assert entry["task"] == "uploads.rescan"
+
+
+def scripted_pdf() -> bytes:
+    """A PDF that runs JavaScript when opened (security.md §5 row 19)."""
+    return tiny_pdf(b"/OpenAction 6 0 R", (b"<< /S /JavaScript /JS (app.alert(1)) >>",))
+
+
+def test_a_pdf_with_scripts_is_kept_quarantined_never_served_and_counts_as_missing(
+    app: Flask, client: FlaskClient, coordinator: Any
+) -> None:
+    response = app.test_client().post(
+        "/refer",
+        data={
+            "submission_id": "5d1e2f3a-4b5c-4d6e-8f7a-9b0c1d2e3f4a",
+            **valid_referral(),
+            "doc_flow_cytometry": (io.BytesIO(scripted_pdf()), "flow.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303  # the referral itself is never refused for it
+    with app.app_context():
+        referral = db.session.scalars(sa.select(Referral)).one()
+        document = db.session.scalars(sa.select(Document)).one()
+        assert document.scan_status == "active"
+        reference, document_id, referral_id = referral.reference, document.id, referral.id
+        run_triage(referral_id)
+        db.session.expire_all()
+        triaged = db.session.get(Referral, referral_id)
+        assert triaged is not None
+        # Unreadable, so the flow report is still missing (rule R1) and can be asked for.
+        assert any("flow" in item.lower() for item in triaged.missing_items), triaged.missing_items
+
+    url = f"/coordinator/referrals/{reference}/documents/{document_id}"
+    refused = client.get(url)
+    assert refused.status_code == 404 and scripted_pdf() not in refused.data
+    assert "scripts or automatic actions" in refused.get_data(as_text=True)
+    assert audit_count(app, action="denied", resource_id=document_id, outcome="denied") == 1
+    page = client.get(f"/coordinator/referrals/{reference}").get_data(as_text=True)
+    assert "Quarantined: a PDF with scripts or automatic actions" in page
+    assert url not in page
+    with app.app_context():  # final: the rescan task leaves it alone
+        assert scanner.rescan_due(app.config) == {}
+
+
+def test_a_pdf_with_scripts_sent_through_an_upload_link_is_quarantined_too(
+    app: Flask, client: FlaskClient, coordinator: Any
+) -> None:
+    reference = make_referral(app, flow_report=False)
+    link = upload_link(app, client, reference)
+    family = app.test_client()
+    assert family.get(link).status_code == 303
+    done = family.post(
+        "/upload",
+        data={"doc_flow_cytometry": (io.BytesIO(scripted_pdf()), "flow.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert done.status_code == 303
+    with app.app_context():
+        statuses = set(db.session.scalars(sa.select(Document.scan_status)))
+    assert statuses == {"active"}
