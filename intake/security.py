@@ -71,6 +71,13 @@ def init_app(app: Flask) -> None:
         session_cookie_secure=production,
         session_cookie_http_only=True,
     )
+    if production and app.config["SESSION_COOKIE_NAME"] == "session":
+        # ASVS 5.0 3.3.3: browsers accept a __Host- cookie only if it is Secure, Path=/ and
+        # has no Domain, so no subdomain or plain-HTTP page can plant or overwrite the session.
+        # They drop such cookies over plain HTTP, hence production only.
+        app.config["SESSION_COOKIE_NAME"] = "__Host-session"
+        app.config["SESSION_COOKIE_PATH"] = "/"
+        app.config["SESSION_COOKIE_DOMAIN"] = None
     hops = app.config["TRUSTED_PROXY_HOPS"]
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]

@@ -219,8 +219,12 @@ def test_session_cookie_is_secure_outside_development(
     )
     assert response.status_code == 302
     cookie = response.headers["Set-Cookie"]
-    for flag in ("Secure", "HttpOnly", "SameSite=Lax"):
+    for flag in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/"):
         assert flag in cookie, flag
+    assert cookie.startswith("__Host-session=") and "Domain" not in cookie
+    # The prefixed cookie carries the session: the second-factor step finds the password step.
+    step = client.get(response.headers["Location"], base_url="https://intake.test")
+    assert step.status_code == 200, response.headers["Location"]
     assert "max-age=31536000" in response.headers["Strict-Transport-Security"]
     with production.app_context():
         db.session.remove()
