@@ -182,6 +182,9 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "STATUS_LOCK_AFTER": _int(env, "STATUS_LOCK_AFTER", 5),
         "STATUS_LOCK_MINUTES": _int(env, "STATUS_LOCK_MINUTES", 30),
         "TRUSTED_PROXY_HOPS": _int(env, "TRUSTED_PROXY_HOPS", 0),
+        # Per signed-in user: document downloads, and exports (metrics CSV); security.md 11.1.4.
+        "DOWNLOAD_RATE_LIMIT": env.get("DOWNLOAD_RATE_LIMIT", "120 per hour"),
+        "EXPORT_RATE_LIMIT": env.get("EXPORT_RATE_LIMIT", "20 per hour"),
         # Audit rows are kept this many years; values under the 6-year floor (H-11) count as 6
         # (intake.domain.retention).
         "AUDIT_RETENTION_YEARS": _int(env, "AUDIT_RETENTION_YEARS", 6),

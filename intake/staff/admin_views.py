@@ -11,7 +11,7 @@ from intake.extensions import db
 from intake.models import Alert, BreakGlassGrant, DeadLetter, User
 from intake.models.staff import STAFF_ROLES
 from intake.services import audit, auth, metrics
-from intake.staff import bp, recent_auth_required, staff_required
+from intake.staff import bp, recent_auth_required, staff_required, throttle
 from intake.staff.forms import LogoutForm, UserActionForm, UserForm
 
 
@@ -178,6 +178,7 @@ def metrics_page() -> str:
 @bp.get("/metrics/export.csv")
 @staff_required("admin")
 @recent_auth_required()
+@throttle.exports
 def metrics_export() -> Response:
     body = metrics.export_csv()
     audit.record(audit.EXPORT, "referral", None, detail="metrics_csv", commit=True)

@@ -48,7 +48,7 @@ from intake.services import (
     uploads,
 )
 from intake.services.routing import CASE_KINDS
-from intake.staff import bp, staff_required
+from intake.staff import bp, staff_required, throttle
 from intake.staff.forms import (
     AssignForm,
     BreakGlassForm,
@@ -474,6 +474,7 @@ def dismiss_near_match(reference: str) -> Response | tuple[str, int]:
 @bp.get("/referrals/<reference>/documents/<document_id>")
 @talisman(content_security_policy="default-src 'none'; sandbox")
 @staff_required()
+@throttle.downloads
 def download(reference: str, document_id: str) -> Response | tuple[str, int]:
     user = _user()
     referral = queue.get_referral_for(user, reference)
