@@ -198,6 +198,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 5),
         "LOGIN_LOCKOUT_MINUTES": _int(env, "LOGIN_LOCKOUT_MINUTES", 15),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        # How long the link in a new account's invitation email works (a reset link: 30 minutes).
+        "INVITE_HOURS": max(1, _int(env, "INVITE_HOURS", 72)),
         "QUEUE_PAGE_SIZE": _int(env, "QUEUE_PAGE_SIZE", 50),
         "INFO_LINK_DAYS": _int(env, "INFO_LINK_DAYS", 14),
         "INFO_REMINDER_HOURS": _float(env, "INFO_REMINDER_HOURS", 72.0),

@@ -1,5 +1,6 @@
 """Celery tasks for emails about a staff member's own account that are queued by the
-sign-in service (ids only; the text is built by intake.services.staff_mail)."""
+sign-in service and by admins' invitations (ids only; the text is built by
+intake.services.staff_mail)."""
 
 from __future__ import annotations
 
@@ -14,3 +15,11 @@ def staff_lockout_notice(self, user_id: int, day: str) -> str:  # type: ignore[n
     from intake.services import staff_mail
 
     return run_guarded(self, lambda: staff_mail.send_lockout_notice(int(user_id), str(day)))
+
+
+@shared_task(name="staff.invite", bind=True)
+def staff_invite(self, reset_id: int, admin_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Email a new account's owner the link to set a first password (rebuilt from the row)."""
+    from intake.services import staff_mail
+
+    return run_guarded(self, lambda: staff_mail.send_invite(int(reset_id), int(admin_id)))

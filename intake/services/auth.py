@@ -40,6 +40,9 @@ MAX_PASSWORD_LENGTH = 128
 _hasher = PasswordHasher()
 # A hash to verify against when the email is unknown, so timing does not reveal accounts.
 _DUMMY_HASH = _hasher.hash("not-a-real-password-" + secrets.token_hex(8))
+# An account created by an admin has no password until its owner sets one from the invitation
+# link: its hash is this prefix and random text, which no password matches (never disclosed).
+UNUSABLE_HASH_PREFIX = "!"
 
 # Injectable clock: tests move time forward without touching the system clock.
 _clock: Callable[[], datetime] = utcnow
@@ -86,7 +89,20 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def unusable_password_hash() -> str:
+    return UNUSABLE_HASH_PREFIX + secrets.token_urlsafe(32)
+
+
+def has_usable_password(user: User) -> bool:
+    """False until the owner of an invited account sets a password."""
+    return not user.password_hash.startswith(UNUSABLE_HASH_PREFIX)
+
+
 def _verify_hash(password_hash: str, password: str) -> bool:
+    if password_hash.startswith(UNUSABLE_HASH_PREFIX):
+        # As long as a real check, so timing does not tell which accounts are still invited.
+        _verify_hash(_DUMMY_HASH, password)
+        return False
     try:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
@@ -100,19 +116,23 @@ def normalize_email(email: str) -> str:
 def create_user(
     email: str,
     role: str,
-    password: str,
+    password: str | None = None,
     *,
     display_name: str = "",
     queues: list[str] | None = None,
     is_demo: bool = False,
 ) -> User:
-    """Create an account (TOTP is enrolled at its first sign-in). Commits."""
+    """Create an account (TOTP is enrolled at its first sign-in). Commits.
+
+    Without ``password`` the account gets an unusable one: nobody can sign in to it until its
+    owner sets a password from an invitation link (staff_mail.invite); no admin ever knows it.
+    """
     email = normalize_email(email)
     if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
         raise AccountError("email", "Enter a valid email address.")
     if role not in STAFF_ROLES:
         raise AccountError("role", f"Role must be one of: {', '.join(STAFF_ROLES)}.")
-    problem = password_problem(password, email)
+    problem = password_problem(password, email) if password is not None else None
     if problem:
         raise AccountError("password", problem)
     if db.session.scalar(sa.select(User.id).where(User.email == email)) is not None:
@@ -121,7 +141,7 @@ def create_user(
         email=email,
         role=role,
         display_name=display_name.strip()[:100],
-        password_hash=hash_password(password),
+        password_hash=unusable_password_hash() if password is None else hash_password(password),
         queues=list(queues) if queues is not None else list(CASE_KINDS),
         is_demo=is_demo,
         active=True,

@@ -3,7 +3,10 @@
 * a notice of every new sign-in (H-9, ASVS 2.2.3), so a stolen password shows up;
 * a notice that the account was locked after failed sign-ins (the sign-in page does not say);
 * password-reset links: single use, expiring, the token never stored (HMAC of id and nonce,
-  like upload links) and the second factor still asked at the next sign-in.
+  like upload links) and the second factor still asked at the next sign-in;
+* invitations: an account an admin creates has no password (auth.create_user); its owner gets
+  the same kind of link, valid INVITE_HOURS, to set one, then enrols the second factor at the
+  first sign-in. No admin ever knows a staff member's password.
 
 No patient data is ever in them.
 """
@@ -15,7 +18,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app, render_template
@@ -28,6 +31,7 @@ from intake.services.auth import now
 SIGNIN_TASK = auth.SIGNIN_NOTICE_TASK
 LOCKOUT_TASK = auth.LOCKOUT_NOTICE_TASK
 RESET_TASK = "staff.password_reset"
+INVITE_TASK = "staff.invite"
 RESET_MINUTES = 30
 
 
@@ -37,16 +41,24 @@ def _message_id(kind: str, ident: int) -> str:
 
 
 def _send(
-    user: User, subject: str, template: str, kind: str, ident: int, **context: object
+    user: User,
+    subject: str,
+    template: str,
+    kind: str,
+    ident: int,
+    *,
+    html: bool = False,
+    **context: object,
 ) -> None:
     config = current_app.config
-    text = render_template(f"email/{template}.txt", program_name=config["PROGRAM_NAME"], **context)
+    context["program_name"] = config["PROGRAM_NAME"]
+    text = render_template(f"email/{template}.txt", **context)
     mail.send(
         mail.OutgoingEmail(
             to=(user.email,),
             subject=subject,
             text=text,
-            html=None,
+            html=render_template(f"email/{template}.html", **context) if html else None,
             message_id=_message_id(kind, ident),
         ),
         config,
@@ -126,6 +138,33 @@ def reset_url(reset: PasswordReset) -> str:
     return f"{current_app.config['PUBLIC_BASE_URL']}/coordinator/login/reset/{_token(reset)}"
 
 
+def _new_link(user: User, lifetime: timedelta) -> PasswordReset:
+    """A set-password link row (reset or invitation) in the current transaction."""
+    at = now()
+    reset = PasswordReset(
+        user_id=user.id,
+        nonce=secrets.token_hex(16),
+        token_hash="pending-" + uuid.uuid4().hex,
+        created_at=at,
+        expires_at=at + lifetime,
+    )
+    db.session.add(reset)
+    db.session.flush()
+    reset.token_hash = _token_hash(_token(reset))
+    return reset
+
+
+def _spend_links(user_id: int, at: datetime) -> None:
+    """Every unused link of the user stops working (one still in a mailbox would let whoever
+    holds it set the password)."""
+    db.session.execute(
+        sa.update(PasswordReset)
+        .where(PasswordReset.user_id == user_id, PasswordReset.used_at.is_(None))
+        .values(used_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def request_reset(email: str) -> None:
     """Queue a reset link for an active account; says nothing about whether it exists."""
     user = auth.find_user(email)
@@ -139,17 +178,7 @@ def request_reset(email: str) -> None:
             commit=True,
         )
         return
-    at = now()
-    reset = PasswordReset(
-        user_id=user.id,
-        nonce=secrets.token_hex(16),
-        token_hash="pending-" + uuid.uuid4().hex,
-        created_at=at,
-        expires_at=at + timedelta(minutes=RESET_MINUTES),
-    )
-    db.session.add(reset)
-    db.session.flush()
-    reset.token_hash = _token_hash(_token(reset))
+    reset = _new_link(user, timedelta(minutes=RESET_MINUTES))
     outbox.add_event(db.session, RESET_TASK, reset.id)
     audit.record(audit.UPDATE, "staff_user", user.id, detail="reset_requested", user=user)
     db.session.commit()
@@ -181,6 +210,62 @@ def send_reset(reset_id: int) -> str:
     return "sent"
 
 
+# -- invitation ------------------------------------------------------------------------------
+
+
+def can_invite(user: User) -> bool:
+    """Only an active, real account whose owner has never set a password gets invitations."""
+    return user.active and not user.is_demo and not auth.has_usable_password(user)
+
+
+def invite(user: User, actor: User, *, again: bool = False) -> PasswordReset:
+    """Queue an invitation for a new account: a link to set its first password, valid
+    INVITE_HOURS and once. Sending it again spends every older link. Audited; commits.
+    Raises AccountError when the account cannot be invited."""
+    if not can_invite(user):
+        raise auth.AccountError(
+            "email", "Only an active account that has never set a password can be invited."
+        )
+    _spend_links(user.id, now())
+    link = _new_link(user, timedelta(hours=current_app.config["INVITE_HOURS"]))
+    # The inviting admin is named in the email as the person to tell if it was unexpected.
+    outbox.add_event(db.session, INVITE_TASK, link.id, actor.id)
+    detail = "invite_resent" if again else "invite_sent"
+    audit.record(audit.UPDATE, "staff_user", user.id, detail=detail, user=actor)
+    db.session.commit()
+    return link
+
+
+def send_invite(reset_id: int, admin_id: int) -> str:
+    reset = db.session.get(PasswordReset, reset_id)
+    if reset is None or not _usable(reset) or reset.sent_at is not None:
+        return "skipped"
+    user = db.session.get(User, reset.user_id)
+    assert user is not None
+    if not can_invite(user):
+        return "skipped"
+    admin = db.session.get(User, admin_id)
+    config = current_app.config
+    _send(
+        user,
+        f"Your {config['PROGRAM_NAME']} coordinator account: set your password",
+        "staff_invite",
+        "invite",
+        reset.id,
+        html=True,
+        reset_url=reset_url(reset),
+        hours=round((reset.expires_at - reset.created_at).total_seconds() / 3600),
+        admin_email=admin.email if admin is not None else None,
+        program_phone=config["PROGRAM_PHONE"],
+    )
+    reset.sent_at = now()
+    db.session.commit()
+    return "sent"
+
+
+# -- completing a link -----------------------------------------------------------------------
+
+
 def find_reset(token: str) -> PasswordReset | None:
     if not token or len(token) > 100:
         return None
@@ -193,6 +278,12 @@ def find_reset(token: str) -> PasswordReset | None:
 def usable_reset(reset_id: int) -> PasswordReset | None:
     reset = db.session.get(PasswordReset, reset_id)
     return reset if _usable(reset) else None
+
+
+def is_invitation(reset: PasswordReset) -> bool:
+    """A link to set the first password of an account (the page says "Set your password")."""
+    user = db.session.get(User, reset.user_id)
+    return user is not None and not auth.has_usable_password(user)
 
 
 def complete_reset(reset_id: int, password: str) -> User:
@@ -210,18 +301,15 @@ def complete_reset(reset_id: int, password: str) -> User:
     if problem:
         db.session.rollback()
         raise auth.AccountError("password", problem)
+    first = not auth.has_usable_password(user)
     user.password_hash = auth.hash_password(password)
     user.failed_attempts = 0
     user.locked_until = None
     reset.used_at = now()
     # Any other link still in a mailbox would let whoever holds it set the password again.
-    db.session.execute(
-        sa.update(PasswordReset)
-        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
-        .values(used_at=reset.used_at)
-        .execution_options(synchronize_session=False)
-    )
+    _spend_links(user.id, reset.used_at)
     auth.end_all_sessions(user, "password_reset")
-    audit.record(audit.UPDATE, "staff_user", user.id, detail="password_reset", user=user)
+    detail = "password_set" if first else "password_reset"
+    audit.record(audit.UPDATE, "staff_user", user.id, detail=detail, user=user)
     db.session.commit()
     return user

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.exceptions import NotFound
 
 from intake.extensions import db
 from intake.models import Alert, BreakGlassGrant, DeadLetter, User
 from intake.models.staff import STAFF_ROLES
-from intake.services import audit, auth, metrics
+from intake.services import audit, auth, metrics, staff_mail
 from intake.staff import bp, recent_auth_required, staff_required, throttle
 from intake.staff.forms import LogoutForm, UserActionForm, UserForm
 
@@ -27,10 +27,10 @@ def users() -> Response | str | tuple[str, int]:
     status = 200
     if form.validate_on_submit():
         try:
+            # No password: the owner sets one from the emailed invitation (nobody else knows it).
             created = auth.create_user(
                 form.email.data or "",
                 form.role.data or "",
-                form.password.data or "",
                 display_name=form.display_name.data or "",
                 queues=list(form.queues.data or []),
             )
@@ -38,8 +38,14 @@ def users() -> Response | str | tuple[str, int]:
             getattr(form, error.field).errors = [error.message]
             status = 400
         else:
-            audit.record(audit.CREATE, "staff_user", created.id, user=_user(), commit=True)
-            flash(f"Account {created.email} created; the second factor is set up at first sign-in.")
+            audit.record(audit.CREATE, "staff_user", created.id, user=_user())
+            staff_mail.invite(created, _user())
+            hours = current_app.config["INVITE_HOURS"]
+            flash(
+                f"Account {created.email} created and an invitation emailed to that address: "
+                f"its link sets the password (once, within {hours} hours); the second factor "
+                "is set up at the first sign-in."
+            )
             return redirect(url_for("staff.users"), code=303)
     elif request.method == "POST":
         status = 400
@@ -50,6 +56,8 @@ def users() -> Response | str | tuple[str, int]:
         accounts=accounts,
         roles=STAFF_ROLES,
         action_form=UserActionForm(),
+        can_invite=staff_mail.can_invite,
+        invite_hours=current_app.config["INVITE_HOURS"],
         logout_form=LogoutForm(),
     ), status
 
@@ -62,6 +70,8 @@ def user_action(user_id: int) -> Response:
     form = UserActionForm()
     if account is None or not form.validate_on_submit():
         raise NotFound()
+    if form.action.data == "invite":
+        return _invite_again(account)
     if form.action.data == "deactivate":
         account.active = False
         auth.end_all_sessions(account, "deactivated")
@@ -83,6 +93,16 @@ def user_action(user_id: int) -> Response:
     audit.record(audit.UPDATE, "staff_user", account.id, detail=detail, user=_user())
     db.session.commit()
     flash(f"{account.email}: {form.action.data.replace('_', ' ')} done.")
+    return redirect(url_for("staff.users"), code=303)
+
+
+def _invite_again(account: User) -> Response:
+    """A new invitation link for an account that never set a password; older links stop."""
+    if not staff_mail.can_invite(account):
+        flash(f"{account.email} already has a password (or is deactivated): no invitation sent.")
+        return redirect(url_for("staff.users"), code=303)
+    staff_mail.invite(account, _user(), again=True)
+    flash(f"{account.email}: a new invitation was emailed; earlier links no longer work.")
     return redirect(url_for("staff.users"), code=303)
 
 

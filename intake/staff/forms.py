@@ -145,7 +145,6 @@ class UserForm(FlaskForm):
     queues = CheckboxList(
         _l("Queues"), choices=as_choices([(k, k.replace("_", " ")) for k in CASE_KINDS])
     )
-    password = PasswordField(_l("Initial password"), validators=[DataRequired()])
 
 
 class UserActionForm(FlaskForm):
@@ -157,6 +156,7 @@ class UserActionForm(FlaskForm):
                 ("activate", "activate"),
                 ("reset_totp", "reset"),
                 ("change_role", "change role"),
+                ("invite", "send the invitation again"),
             ]
         ),
     )

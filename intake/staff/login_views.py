@@ -263,8 +263,11 @@ def reset_link(token: str) -> Response | tuple[str, int]:
 def reset_password() -> Response | str | tuple[str, int]:
     reset_id = session.get("reset_id")
     fresh = time.time() - float(session.get("reset_at", 0)) < RESET_SESSION_SECONDS
-    if not reset_id or not fresh or staff_mail.usable_reset(int(reset_id)) is None:
+    reset = staff_mail.usable_reset(int(reset_id)) if reset_id and fresh else None
+    if reset is None:
         return render_template("staff/reset_invalid.html"), 410
+    # An invitation's link sets the first password of a new account; same page, own words.
+    invited = staff_mail.is_invitation(reset)
     form = NewPasswordForm()
     if form.validate_on_submit():
         try:
@@ -273,7 +276,10 @@ def reset_password() -> Response | str | tuple[str, int]:
             form.password.errors = [error.message]
         else:
             session.clear()
-            flash("Your password is changed. Sign in with it and your authenticator code.")
+            if invited:
+                flash("Your password is set. Sign in with it, then set up your authenticator.")
+            else:
+                flash("Your password is changed. Sign in with it and your authenticator code.")
             return redirect(url_for("staff.login"), code=303)
     status = 400 if request.method == "POST" else 200
-    return render_template("staff/reset_password.html", form=form), status
+    return render_template("staff/reset_password.html", form=form, invited=invited), status
