@@ -155,7 +155,10 @@ class _FamilyContact(FlaskForm):
 
     def validate(self, extra_validators: Any = None) -> bool:
         valid = super().validate(extra_validators)
-        return self._check_contact() and self._check_more() and valid
+        # Every check runs (no short-circuit), so one answer shows every problem at once.
+        contact_ok = self._check_contact()
+        more_ok = self._check_more()
+        return contact_ok and more_ok and valid
 
     def _check_contact(self) -> bool:
         ok = True

@@ -359,12 +359,17 @@ class ReferralForm(FlaskForm):
                 raise ValidationError(_l("Enter a 5-digit ZIP code, for example 19104."))
 
     def validate_performance_score(self, field: Any) -> None:
-        if field.data not in (None, "") and int(field.data) % 10:
+        # WTForms runs in-line validators even after the field's own chain refused the value:
+        # only a number BoundedInt accepted (and wrote back as int) is checked here.
+        if isinstance(field.data, int) and not field.errors and field.data % 10:
             raise ValidationError(_l("Use a multiple of 10, for example 70."))
 
     def validate(self, extra_validators: Any = None) -> bool:
         valid = super().validate(extra_validators)
-        return self._check_conditional_fields() and self._check_date_order() and valid
+        # Every check runs (no short-circuit), so one answer shows every problem at once.
+        conditional_ok = self._check_conditional_fields()
+        dates_ok = self._check_date_order()
+        return conditional_ok and dates_ok and valid
 
     def _check_conditional_fields(self) -> bool:
         """Fields required only by another answer (Optional() ends a field's own chain)."""

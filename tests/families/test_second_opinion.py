@@ -462,3 +462,15 @@ def test_expiry_counts_from_the_programs_date_of_signing(app: Flask) -> None:
     with app.app_context():
         assert authorization.expiry_date(evening) == authorization.expiry_date(morning)
         assert authorization.expiry_date(evening).isoformat() == "2027-11-25"
+
+
+def test_every_problem_is_named_at_once(app: Flask, client: FlaskClient) -> None:
+    """No contact, no legal authority and no authorization: all three named in one answer."""
+    data = second_opinion(family_email="", family_phone="")
+    for checkbox in ("legal_authority", "authorize_release"):
+        data.pop(checkbox, None)
+    response = post(client, data)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    for field in ("family_email", "legal_authority", "authorize_release"):
+        assert f'id="{field}-error"' in html, field

@@ -236,6 +236,10 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str]] = [
     ("date before birth", {"hsct_date": "2010-01-01"}, "hsct_date"),
     ("bad choice", {"disease": "leprosy"}, "disease"),
     ("performance not a multiple of 10", {"performance_score": "75"}, "performance_score"),
+    # Once a 500: the multiple-of-10 check ran on text the number check had already refused.
+    ("performance in words", {"performance_score": "setenta"}, "performance_score"),
+    ("performance with decimals", {"performance_score": "70.5"}, "performance_score"),
+    ("performance in exponent form", {"performance_score": "1e3"}, "performance_score"),
     ("urgent without reason", {"urgent": "y", "urgency_reason": ""}, "urgency_reason"),
 ]
 
@@ -456,3 +460,17 @@ def test_healthz_reports_database_and_broker(client: FlaskClient) -> None:
         "dead_letters",
         "worker_heartbeat_age_seconds",
     }
+
+
+def test_every_problem_is_named_at_once(app: Flask, client: FlaskClient) -> None:
+    """A missing NPI does not hide a date before the date of birth (no check short-circuits)."""
+    response = post(
+        client,
+        valid_referral(referrer_npi="", performance_score="abc", diagnosis_date="2001-01-01"),
+        {"doc_flow_cytometry": flow()},
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    for field in ("referrer_npi", "performance_score", "diagnosis_date"):
+        assert f'id="{field}-error"' in html, field
+    assert stored(app) == NOTHING
