@@ -190,8 +190,15 @@ def decode_cursor(cursor: str) -> tuple[str, datetime | None, int] | None:
         priority, due, ident = json.loads(raw)
         if not (isinstance(priority, str) and len(priority) == 2 and isinstance(ident, int)):
             return None
-        return priority, datetime.fromisoformat(due) if due else None, ident
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        # A hand-edited cursor must not reach the database as a naive time or an id beyond
+        # the column's range (each was a 500): such a cursor starts from the first page.
+        if not 0 < ident < 2**31 or not (due is None or isinstance(due, str)):
+            return None
+        when = datetime.fromisoformat(due) if due else None
+        if when is not None and when.utcoffset() is None:
+            return None
+        return priority, when, ident
+    except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError):
         return None
 
 

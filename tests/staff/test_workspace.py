@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
+import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -592,3 +594,24 @@ def test_queue_page_statement_count_does_not_grow_with_its_rows(
         make_referral(app, flow_report=False)
     with_eight = _statements_for(app, client, "/coordinator/")
     assert with_eight == with_two
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        ["P1", "2026-01-01T00:00:00", 1],  # no time zone: was a 500 on PostgreSQL
+        ["P1", None, 10**30],  # beyond the id column: was a 500
+        ["P1", None, -1],
+        ["P1", 5, 1],
+        ["P1", "not a date", 1],
+        "not a list",
+    ],
+)
+def test_a_hand_edited_queue_cursor_starts_from_the_first_page(
+    app: Flask, client: FlaskClient, coordinator: object, position: object
+) -> None:
+    reference = make_referral(app)
+    cursor = base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+    response = client.get(f"/coordinator/?after={cursor}")
+    assert response.status_code == 200
+    assert reference[:4] in response.get_data(as_text=True)
