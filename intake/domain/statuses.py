@@ -83,8 +83,9 @@ TERMINAL: frozenset[str] = frozenset(s for s, nxt in TRANSITIONS.items() if not 
 
 # Moves only the system actor may make, and the only ones it may make.
 _SYSTEM_MOVES = frozenset({(RECEIVED, UNDER_REVIEW)})
-# Targets only a reviewer may record, with a coded reason.
-REVIEWER_ONLY: frozenset[str] = frozenset({DECLINED, REDIRECTED})
+# Targets only a reviewer may record: the program physician makes every accept or decline
+# (domain.md: triage only suggests). Declines and redirects also need a coded reason.
+REVIEWER_ONLY: frozenset[str] = frozenset({ACCEPTED, DECLINED, REDIRECTED})
 REASON_REQUIRED: frozenset[str] = frozenset({DECLINED, REDIRECTED})
 
 DECISION_REASONS: dict[str, str] = {

@@ -1,5 +1,5 @@
-"""Status-update emails end to end: a family asks for a second opinion in Spanish; when a
-coordinator changes the case's status in the workspace, the real worker sends the family a
+"""Status-update emails end to end: a family asks for a second opinion in Spanish; when the
+reviewing physician accepts the case in the workspace, the real worker sends the family a
 PHI-free email in Spanish and the treating oncologist one in English, each with the reference
 and the status page link (decision 9), over a real SMTP server."""
 
@@ -49,6 +49,7 @@ def test_status_change_emails_the_family_in_spanish_and_the_oncologist_in_englis
     tmp_path: Path,
 ) -> None:
     lead = create_account(pg_stack, tmp_path / "lead", "lead@program.test", "admin")
+    physician = create_account(pg_stack, tmp_path / "doctor", "doctor@program.test", "reviewer")
     base = pg_stack.start_web()
     pg_stack.start_worker()
     pg_stack.start_beat()
@@ -58,9 +59,23 @@ def test_status_change_emails_the_family_in_spanish_and_the_oncologist_in_englis
         reference = shown.replace("-", "")
         wait_for_status(engine, reference, "under_review")
 
+        # The lead assigns the reviewing physician, who alone may record the acceptance.
+        with engine.connect() as connection:
+            physician_id = connection.execute(
+                sa.text("SELECT id FROM staff_user WHERE email = :email"),
+                {"email": physician.email},
+            ).scalar_one()
         staff = sign_in(base, lead)
         case = staff.get(f"{base}/coordinator/referrals/{reference}", timeout=10)
-        changed = staff.post(
+        assigned = staff.post(
+            f"{base}/coordinator/referrals/{reference}/assign",
+            data={"assignee": "", "reviewer": str(physician_id), "csrf_token": csrf(case.text)},
+            timeout=10,
+        )
+        assert assigned.status_code == 200, assigned.text[:500]
+        doctor = sign_in(base, physician)
+        case = doctor.get(f"{base}/coordinator/referrals/{reference}", timeout=10)
+        changed = doctor.post(
             f"{base}/coordinator/referrals/{reference}/status",
             data={"target": "accepted", "reason_code": "", "csrf_token": csrf(case.text)},
             timeout=10,

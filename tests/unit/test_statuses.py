@@ -42,10 +42,14 @@ EXPECTED = {
     ("redirected", "closed"),
 }
 DECISIONS = {"declined", "redirected"}
+# Only the program physician accepts or declines (domain.md: triage only suggests).
+PHYSICIAN_ONLY = DECISIONS | {"accepted"}
 
 
 def actor_for(target: str) -> tuple[str, str | None]:
-    return ("reviewer", "not_eligible_age") if target in DECISIONS else ("coordinator", None)
+    if target in DECISIONS:
+        return "reviewer", "not_eligible_age"
+    return ("reviewer" if target in PHYSICIAN_ONLY else "coordinator"), None
 
 
 def test_table_is_exactly_the_documented_one() -> None:
@@ -106,9 +110,9 @@ def test_terminal_statuses_are_final() -> None:
                 check_transition(status, target, role="admin")
 
 
-@pytest.mark.parametrize("target", sorted(DECISIONS))
+@pytest.mark.parametrize("target", sorted(PHYSICIAN_ONLY))
 @pytest.mark.parametrize("role", ["coordinator", "admin", "system"])
-def test_only_a_reviewer_records_decline_or_redirect(target: str, role: str) -> None:
+def test_only_a_reviewer_records_accept_decline_or_redirect(target: str, role: str) -> None:
     with pytest.raises(TransitionError) as caught:
         check_transition("under_review", target, role=role, reason_code="trial_elsewhere")
     assert caught.value.code == "role_not_allowed"
@@ -170,7 +174,7 @@ def test_human_roles_see_the_table_minus_decisions() -> None:
         "withdrawn",
     )
     for role in ("coordinator", "admin"):
-        assert allowed_next("under_review", role) == ("needs_info", "accepted", "withdrawn")
+        assert allowed_next("under_review", role) == ("needs_info", "withdrawn")
         assert allowed_next("declined", role) == ("closed",)
 
 
