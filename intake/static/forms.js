@@ -24,3 +24,46 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 });
+
+// Back after sending (security.md F10): form pages are never cached, so Back loads the form
+// again with a new submission id, and sending the same answers again would make a second
+// case and a second round of emails. Keep the id last sent from this tab and put it back when
+// the page is reached by Back or Forward: the server then answers with the case it already
+// has (or, for changed answers, says the form was already sent). Without script, a repeat
+// still joins the first case as the same child's.
+(function () {
+  var key = "intake:sent-submission:" + window.location.pathname;
+  document.addEventListener(
+    "submit",
+    function (event) {
+      var input = event.target.querySelector("input[name='submission_id']");
+      if (!input) {
+        return;
+      }
+      try {
+        window.sessionStorage.setItem(key, input.value);
+      } catch (ignored) {
+        // Storage disabled: nothing to restore later.
+      }
+    },
+    true
+  );
+  document.addEventListener("DOMContentLoaded", function () {
+    var entries = window.performance && performance.getEntriesByType
+      ? performance.getEntriesByType("navigation")
+      : [];
+    if (!entries.length || entries[0].type !== "back_forward") {
+      return;
+    }
+    var input = document.querySelector("form input[name='submission_id']");
+    var sent = null;
+    try {
+      sent = window.sessionStorage.getItem(key);
+    } catch (ignored) {
+      return;
+    }
+    if (input && sent) {
+      input.value = sent;
+    }
+  });
+})();

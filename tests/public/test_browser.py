@@ -349,8 +349,47 @@ def test_every_control_shows_where_the_keyboard_is(
         focus = _focused(page)
         if focus["tag"] == "body":
             break
-        _assert_focus_visible(page)
+        _assert_focus_contrast(_assert_focus_visible(page))
         seen.append(focus["id"] or focus["tag"])
     else:
         raise AssertionError(f"the keyboard never left {path}: {seen[-5:]}")
     assert len(seen) >= 3
+
+
+def _fill_the_second_opinion_form(page: Page) -> None:
+    name = family_data.PARENT_NAME
+    page.get_by_label(re.compile(r"^Your full name")).fill(name)
+    page.get_by_label(re.compile(r"^Your relationship to the child")).select_option(label="Mother")
+    page.get_by_label(re.compile(r"^I am the child's parent or legal guardian")).check()
+    page.get_by_role("textbox", name="Email", exact=True).fill(family_data.PARENT_EMAIL)
+    page.get_by_role("textbox", name=re.compile(r"^Phone")).fill("615-555-0100")
+    page.get_by_label(re.compile(r"^Child's first \(given\) name")).fill(family_data.CHILD_GIVEN)
+    page.get_by_label(re.compile(r"^Child's last \(family\) name")).fill(family_data.CHILD_FAMILY)
+    page.get_by_label(re.compile(r"^Child's date of birth")).fill(family_data.CHILD_DOB)
+    page.get_by_label(re.compile(r"^What illness does your child have")).select_option(
+        label="Leukemia: B-cell acute lymphoblastic leukemia (B-ALL), the most common kind"
+    )
+    page.get_by_label(re.compile(r"^I authorize the release of my child's medical records")).check()
+    page.get_by_label(re.compile(r"^Type your full name to sign")).fill(name)
+
+
+def test_sending_again_after_the_back_button_makes_no_second_request(
+    web: str,
+    browser: Browser,  # noqa: F811
+) -> None:
+    """Security.md F10 in a real browser: the form page is not cached, so Back loads it with a
+    new submission id; forms.js puts back the id this tab sent, so the same answers sent again
+    are the same request, not a second case with its own emails."""
+    page = _context(browser, "en").new_page()
+    page.goto(f"{web}/second-opinion")
+    _fill_the_second_opinion_form(page)
+    page.get_by_role("button", name="Send my request").click()
+    expect(page.locator("h1")).to_have_text("We received your request")
+    first = page.locator(".reference").inner_text().strip()
+
+    page.go_back()
+    expect(page.get_by_role("button", name="Send my request")).to_be_visible()
+    _fill_the_second_opinion_form(page)  # whatever the browser kept, the same answers
+    page.get_by_role("button", name="Send my request").click()
+    expect(page.locator("h1")).to_have_text("We received your request")
+    assert page.locator(".reference").inner_text().strip() == first
