@@ -79,6 +79,17 @@ class Alert(Base):
     referral_id: Mapped[int | None] = mapped_column(sa.ForeignKey("referral.id"))
     message: Mapped[str] = mapped_column(sa.String(300))
     acknowledged_at: Mapped[datetime | None]
+    acknowledged_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id"))
+
+    # The admin banner reads only unacknowledged alerts (migration 0010_alert_ack).
+    __table_args__ = (
+        sa.Index(
+            "ix_alert_unacknowledged",
+            "id",
+            postgresql_where=sa.text("acknowledged_at IS NULL"),
+            sqlite_where=sa.text("acknowledged_at IS NULL"),
+        ),
+    )
 
 
 class Heartbeat(Base):

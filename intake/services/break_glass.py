@@ -1,6 +1,7 @@
 """Emergency ("break-glass") access, H-2: a staff member states why they need a case outside
-their scope and gets it for a short time. Asking raises an alert for the people on call; every
-use is its own audit row; the grant simply expires."""
+their scope and gets it for a short time. Asking raises an alert (decision 7: a row the admins
+see in their banner and a CRITICAL log line; no email); every use is its own audit row; the
+grant simply expires."""
 
 from __future__ import annotations
 

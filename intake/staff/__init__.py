@@ -112,12 +112,21 @@ def init_app(app: Flask) -> None:
             response.headers["X-Request-ID"] = g.request_id
         return response
 
+    def _alert_banner() -> Any:
+        """Decision 7's admin banner. Called by staff/layout.html for admins only, so other
+        users and other pages cost no query; asked once per request at most."""
+        from intake.services import alerts
+
+        if "alert_banner" not in g:
+            g.alert_banner = alerts.banner()
+        return g.alert_banner
+
     @app.context_processor
     def _staff_context() -> dict[str, Any]:
         # Emails are rendered outside requests (workers): no user there.
         if not has_request_context() or not getattr(current_user, "is_authenticated", False):
-            return {"staff_user": None}
-        return {"staff_user": current_user}
+            return {"staff_user": None, "alert_banner": _alert_banner}
+        return {"staff_user": current_user, "alert_banner": _alert_banner}
 
     from intake.services import escalation, info_requests  # noqa: F401 (register email kinds)
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import BadRequest, NotFound
 
 from intake.extensions import db
 from intake.models import Alert, BreakGlassGrant, DeadLetter, User
 from intake.models.staff import STAFF_ROLES
-from intake.services import audit, auth, metrics, staff_mail
+from intake.services import alerts, audit, auth, metrics, staff_mail
 from intake.staff import bp, recent_auth_required, staff_required, throttle
-from intake.staff.forms import LogoutForm, UserActionForm, UserForm
+from intake.staff.forms import AlertAckForm, LogoutForm, UserActionForm, UserForm
 
 
 def _user() -> User:
@@ -137,16 +137,40 @@ def audit_log() -> str:
 @bp.get("/admin/alerts")
 @staff_required("admin")
 def alerts_page() -> str:
-    """Decision 7: what needs someone on call (failed emails, dead-lettered tasks), newest first."""
-    alerts = list(db.session.scalars(sa.select(Alert).order_by(Alert.id.desc()).limit(200)))
+    """Decision 7: what needs someone on call (failed emails, dead-lettered tasks, emergency
+    access...): unacknowledged first (so every alert the banner counts is here), then newest."""
+    rows = db.session.execute(
+        sa.select(Alert, User.email)
+        .outerjoin(User, User.id == Alert.acknowledged_by_id)
+        .order_by(Alert.acknowledged_at.is_not(None), Alert.id.desc())
+        .limit(AlertAckForm.ALL_SHOWN_MAX)
+    ).all()
     dead_letters = db.session.scalar(sa.select(sa.func.count()).select_from(DeadLetter)) or 0
     audit.record(audit.READ, "alert", None, detail="browse", commit=True)
     return render_template(
         "staff/admin_alerts.html",
-        alerts=alerts,
+        rows=rows,
+        open_ids=" ".join(str(a.id) for a, _ in rows if a.acknowledged_at is None),
         dead_letters=dead_letters,
+        ack_form=AlertAckForm(),
         logout_form=LogoutForm(),
     )
+
+
+@bp.post("/admin/alerts/acknowledge")
+@staff_required("admin")
+def acknowledge_alerts() -> Response:
+    """Acknowledge one alert, or all unacknowledged ones the page showed (their ids are posted,
+    so an alert raised since the page was opened is not acknowledged unseen)."""
+    form = AlertAckForm()
+    if not form.validate_on_submit():
+        raise BadRequest()
+    done = alerts.acknowledge(form.alert_ids(), _user())
+    if done:
+        flash(f"{done} alert{'' if done == 1 else 's'} acknowledged.")
+    else:
+        flash("Those alerts were acknowledged already.")
+    return redirect(url_for("staff.alerts_page"), code=303)
 
 
 @bp.get("/admin/audit/users/<int:user_id>")

@@ -299,8 +299,8 @@ def break_glass_page() -> Response | str | tuple[str, int]:
         assert reference is not None  # validated
         break_glass.request_access(_user(), reference, form.reason.data or "")
         flash(
-            f"Emergency access granted for {break_glass.GRANT_MINUTES} minutes. The on-call "
-            "team has been alerted and every view is recorded."
+            f"Emergency access granted for {break_glass.GRANT_MINUTES} minutes. An alert has "
+            "been raised for the admins and every view is recorded."
         )
         return redirect(url_for("staff.case_detail", reference=reference), code=303)
     status = 400 if request.method == "POST" else 200

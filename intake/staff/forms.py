@@ -166,3 +166,20 @@ class UserActionForm(FlaskForm):
         choices=as_choices([("", ""), *[(r, r) for r in STAFF_ROLES]]),
         validators=[Optional()],
     )
+
+
+class AlertAckForm(FlaskForm):
+    """Acknowledge alerts (decision 7): one row's id, or every unacknowledged one shown."""
+
+    ALL_SHOWN_MAX = 200
+    ids = HiddenField(validators=[DataRequired()])
+
+    def validate_ids(self, field: HiddenField) -> None:
+        parts = str(field.data or "").split()
+        if not parts or len(parts) > self.ALL_SHOWN_MAX:
+            raise ValidationError("Pick alerts to acknowledge.")
+        if not all(p.isdigit() and len(p) <= 12 for p in parts):
+            raise ValidationError("Pick alerts to acknowledge.")
+
+    def alert_ids(self) -> list[int]:
+        return [int(p) for p in str(self.ids.data or "").split()]

@@ -208,6 +208,17 @@ def test_staff_pages_pass_axe(
     app = create_app(base_config(stack.database_url, tmp_path / "c"))
     reference = make_referral(app, flow_report=True)
     make_referral(app, flow_report=False)
+    with app.app_context():
+        from intake.extensions import db
+        from intake.services import alerts
+
+        # Every admin page then carries the alert banner, and the Alerts page its buttons.
+        alerts.raise_alert(
+            code="notification_failed",
+            dedupe_key="axe:banner",
+            message="Email 'acknowledgement' for case 1 failed after 8 attempts.",
+        )
+        db.session.commit()
     base = stack.start_web()
     page = _new_page(browser)
     axe = Axe()
@@ -232,9 +243,11 @@ def test_staff_pages_pass_axe(
         "/coordinator/metrics",
         "/coordinator/admin/users",
         "/coordinator/admin/audit",
+        "/coordinator/admin/alerts",
         "/coordinator/account/recovery-codes",
     ):
         check(url)
+    assert page.get_by_role("complementary", name="1 unacknowledged alert").is_visible()
     # A form sent empty comes back with its errors.
     page.goto(f"{base}/coordinator/referrals/{reference}")
     page.get_by_role("button", name="Add note").click()

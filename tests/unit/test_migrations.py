@@ -75,3 +75,42 @@ def test_audit_floor_migration_downgrades_and_upgrades_again(
         db.engine.dispose()
     assert _audit_floor_installed(database_url)
     assert _differences(database_url) == []
+
+
+def test_alert_ack_migration_downgrades_and_upgrades_again(
+    database_url: str, tmp_path: Path
+) -> None:
+    """0010_alert_ack: downgrade drops the acknowledging account and the banner's index,
+    upgrade brings both back."""
+    from flask_migrate import downgrade, upgrade
+
+    from intake import create_app
+    from intake.config import PROJECT_ROOT
+    from tests.conftest import base_config
+
+    def alert_schema() -> tuple[set[str], set[str]]:
+        engine = sa.create_engine(database_url)
+        try:
+            inspector = sa.inspect(engine)
+            columns = {c["name"] for c in inspector.get_columns("alert")}
+            indexes = {str(i["name"]) for i in inspector.get_indexes("alert")}
+            return columns, indexes
+        finally:
+            engine.dispose()
+
+    directory = str(PROJECT_ROOT / "migrations")
+    columns, indexes = alert_schema()
+    assert "acknowledged_by_id" in columns and "ix_alert_unacknowledged" in indexes
+    app = create_app(base_config(database_url, tmp_path))
+    with app.app_context():
+        downgrade(directory=directory, revision="0009_audit_floor")
+        db.engine.dispose()
+    columns, indexes = alert_schema()
+    assert "acknowledged_by_id" not in columns and "ix_alert_unacknowledged" not in indexes
+    assert "acknowledged_at" in columns
+    with app.app_context():
+        upgrade(directory=directory)
+        db.engine.dispose()
+    columns, indexes = alert_schema()
+    assert "acknowledged_by_id" in columns and "ix_alert_unacknowledged" in indexes
+    assert _differences(database_url) == []
