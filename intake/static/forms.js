@@ -67,3 +67,75 @@ document.addEventListener("DOMContentLoaded", function () {
     }
   });
 })();
+
+// Switching language on a form keeps what was typed: the switch is a plain link that loads
+// the page again in the other language, which would otherwise empty the form (a parent who
+// notices "Español" only after an error would lose everything). The answers travel in this
+// tab's sessionStorage for the one page load and are deleted as soon as they are put back;
+// files, the CSRF token, the submission id and the honeypot are never copied.
+(function () {
+  var key = "intake:carry-answers:" + window.location.pathname;
+  var skip = { csrf_token: true, submission_id: true, website: true };
+
+  function fields(form) {
+    return Array.prototype.filter.call(form.elements, function (field) {
+      return field.name && !skip[field.name] && field.type !== "file" && field.type !== "hidden"
+        && field.type !== "submit" && field.type !== "button";
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest ? event.target.closest(".lang-switch a") : null;
+    var form = document.querySelector("main form[method='post']");
+    if (!link || !form) {
+      return;
+    }
+    var answers = [];
+    fields(form).forEach(function (field) {
+      if (field.type === "checkbox" || field.type === "radio") {
+        if (field.checked) {
+          answers.push([field.name, field.value, true]);
+        }
+      } else if (field.value) {
+        answers.push([field.name, field.value, false]);
+      }
+    });
+    if (!answers.length) {
+      return;
+    }
+    try {
+      window.sessionStorage.setItem(key, JSON.stringify({ at: Date.now(), answers: answers }));
+    } catch (ignored) {
+      // Storage disabled: the page loads empty, as without script.
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var saved = null;
+    try {
+      saved = JSON.parse(window.sessionStorage.getItem(key) || "null");
+      window.sessionStorage.removeItem(key);
+    } catch (ignored) {
+      return;
+    }
+    var form = document.querySelector("main form[method='post']");
+    if (!saved || !form || Date.now() - saved.at > 10 * 60 * 1000) {
+      return;
+    }
+    var byName = {};
+    fields(form).forEach(function (field) {
+      (byName[field.name] = byName[field.name] || []).push(field);
+    });
+    saved.answers.forEach(function (answer) {
+      (byName[answer[0]] || []).forEach(function (field) {
+        if (field.type === "checkbox" || field.type === "radio") {
+          if (answer[2] && field.value === answer[1]) {
+            field.checked = true;
+          }
+        } else {
+          field.value = answer[1];
+        }
+      });
+    });
+  });
+})();

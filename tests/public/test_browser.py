@@ -393,3 +393,24 @@ def test_sending_again_after_the_back_button_makes_no_second_request(
     page.get_by_role("button", name="Send my request").click()
     expect(page.locator("h1")).to_have_text("We received your request")
     assert page.locator(".reference").inner_text().strip() == first
+
+
+def test_switching_language_on_a_form_keeps_what_was_typed(
+    web: str,
+    browser: Browser,  # noqa: F811
+) -> None:
+    page = _context(browser, "en").new_page()
+    page.goto(f"{web}/second-opinion?lang=en")
+    page.get_by_label(re.compile(r"^Your full name")).fill("María O'Brien")
+    page.get_by_label(re.compile(r"^Your relationship to the child")).select_option(label="Mother")
+    page.get_by_label(re.compile(r"^I am the child's parent or legal guardian")).check()
+    page.get_by_role("button", name="Send my request").click()  # refused: much is missing
+    expect(page.locator("#error-summary")).to_be_visible()
+    page.get_by_role("link", name="Español").click()
+    expect(page.get_by_role("button", name="Enviar mi solicitud")).to_be_visible()
+    expect(page.locator("#requester_name")).to_have_value("María O'Brien")
+    expect(page.locator("#requester_relationship")).to_have_value("mother")
+    expect(page.locator("#legal_authority")).to_be_checked()
+    # Kept for that one page load only.
+    page.reload()
+    expect(page.locator("#requester_name")).to_have_value("")
