@@ -13,6 +13,7 @@ from flask import current_app, g, has_request_context, request
 from flask_login import current_user
 
 from intake.domain import retention
+from intake.domain.reference import normalize_reference
 from intake.extensions import db
 from intake.models import AuditEvent, User, utcnow
 from intake.services.db import take_sqlite_write_lock
@@ -124,7 +125,19 @@ def query(
     if user_id is not None:
         statement = statement.where(AuditEvent.user_id == user_id)
     if resource_id:
-        statement = statement.where(AuditEvent.resource_id == resource_id)
+        wanted = resource_id.strip()
+        try:
+            reference = normalize_reference(wanted)
+        except ValueError:
+            reference = None
+        if reference:
+            # A case reference as people write it (dashes, spaces, lower case): its own rows,
+            # and its documents' downloads, which carry the reference as their detail.
+            statement = statement.where(
+                sa.or_(AuditEvent.resource_id == reference, AuditEvent.detail == reference)
+            )
+        else:
+            statement = statement.where(AuditEvent.resource_id == wanted)
     return list(db.session.scalars(statement))
 
 

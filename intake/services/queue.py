@@ -44,6 +44,14 @@ def scope_clause(user: User) -> sa.ColumnElement[bool]:
     return Referral.kind.in_(user.queues or [])
 
 
+def can_see(user: User, referral: Referral) -> bool:
+    """Whether ``user`` may open ``referral`` now: in scope, or under a break-glass grant."""
+    found = db.session.scalar(
+        sa.select(Referral.id).where(Referral.id == referral.id, scope_clause(user))
+    )
+    return found is not None or break_glass.active_grant(user, referral.reference) is not None
+
+
 def get_referral_for(user: User, reference: str, *, log_read: bool = False) -> Referral:
     """The case if ``user`` may see it, else 404 with a logged denial (no existence leak)."""
     try:

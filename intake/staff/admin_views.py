@@ -72,6 +72,10 @@ def user_action(user_id: int) -> Response:
         raise NotFound()
     if form.action.data == "invite":
         return _invite_again(account)
+    if form.action.data == "deactivate" and account.id == _user().id:
+        # One click would lock the admin out mid-task (and maybe the last admin out for good).
+        flash("You cannot deactivate your own account; ask another admin.")
+        return redirect(url_for("staff.users"), code=303)
     if form.action.data == "deactivate":
         account.active = False
         auth.end_all_sessions(account, "deactivated")

@@ -217,7 +217,7 @@ def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, A
         )
     )
     authors = {u.id: u.email for u in queue.staff_choices()}
-    assign_form = forms.get("assign_form") or _assign_form()
+    assign_form = forms.get("assign_form") or _assign_form(referral)
     if not forms.get("assign_form"):
         assign_form.assignee.data = str(referral.assignee_id or "")
         assign_form.reviewer.data = str(referral.reviewer_id or "")
@@ -265,10 +265,16 @@ def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, A
     }
 
 
-def _assign_form() -> AssignForm:
-    """The assignment form offering active coordinators/admins and reviewers."""
+def _assign_form(referral: Referral) -> AssignForm:
+    """The assignment form offering the active admins and coordinators who can see the case
+    (a coordinator outside the case's queue would be handed a case they cannot open), and the
+    reviewers (assigning a reviewer is what lets them see it)."""
     form = AssignForm()
-    coordinators = [u for u in queue.staff_choices() if u.role in ("coordinator", "admin")]
+    coordinators = [
+        u
+        for u in queue.staff_choices()
+        if u.role == "admin" or (u.role == "coordinator" and referral.kind in (u.queues or []))
+    ]
     nobody = [("", "Nobody")]
     form.assignee.choices = as_choices(nobody + [(str(u.id), u.email) for u in coordinators])
     form.reviewer.choices = as_choices(
@@ -333,7 +339,7 @@ def _back(referral: Referral) -> Response:
 def assign(reference: str) -> Response | tuple[str, int]:
     user = _user()
     referral = queue.get_referral_for(user, reference)
-    form = _assign_form()
+    form = _assign_form(referral)
     if request.form.get("assign_to_me"):
         form.assignee.data = str(user.id)
     if not form.validate_on_submit():
@@ -341,6 +347,11 @@ def assign(reference: str) -> Response | tuple[str, int]:
     assignee = db.session.get(User, int(form.assignee.data)) if form.assignee.data else None
     reviewer = db.session.get(User, int(form.reviewer.data)) if form.reviewer.data else None
     casework.assign(referral, user, assignee, reviewer)
+    if not queue.can_see(user, referral):
+        # e.g. a reviewer who handed the review on: the case page would now be a 404.
+        shown = format_reference(referral.reference)
+        flash(f"Assignment saved. Case {shown} is no longer in your view.")
+        return redirect(url_for("staff.queue"), code=303)
     flash("Assignment saved.")
     return _back(referral)
 

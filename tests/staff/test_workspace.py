@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from intake.domain import statuses
+from intake.domain.reference import format_reference
 from intake.extensions import db
 from intake.models import Alert, AuditEvent, BreakGlassGrant, Document, Referral, User
 from intake.services import audit
@@ -615,3 +616,71 @@ def test_a_hand_edited_queue_cursor_starts_from_the_first_page(
     response = client.get(f"/coordinator/?after={cursor}")
     assert response.status_code == 200
     assert reference[:4] in response.get_data(as_text=True)
+
+
+def test_only_staff_who_can_open_the_case_are_offered_as_its_coordinator(
+    app: Flask, client: FlaskClient, coordinator: object
+) -> None:
+    reference = make_referral(app)  # a physician referral
+    elsewhere = make_user(app, "second-opinions@program.test", queues=["second_opinion"])
+    admin = make_user(app, "lead@program.test", role="admin")
+    html = client.get(f"/coordinator/referrals/{reference}").get_data(as_text=True)
+    assignee_select = html[
+        html.index('name="assignee"') : html.index("</select>", html.index('name="assignee"'))
+    ]
+    assert admin.email in assignee_select and "coord@program.test" in assignee_select
+    assert elsewhere.email not in assignee_select
+    refused = client.post(
+        f"/coordinator/referrals/{reference}/assign",
+        data={"assignee": str(elsewhere.id), "reviewer": ""},
+    )
+    assert refused.status_code == 400
+    assert get_referral(app, reference).assignee_id is None
+
+
+def test_a_reviewer_who_hands_the_review_on_lands_on_the_queue(app: Flask) -> None:
+    reference = make_referral(app)
+    reviewer = make_user(app, "doctor@program.test", role="reviewer")
+    with app.app_context():
+        db.session.execute(
+            sa.update(Referral)
+            .where(Referral.reference == reference)
+            .values(reviewer_id=reviewer.id)
+        )
+        db.session.commit()
+    doctor = app.test_client()
+    sign_in(app, doctor, reviewer)
+    response = doctor.post(
+        f"/coordinator/referrals/{reference}/assign", data={"assignee": "", "reviewer": ""}
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/coordinator/")
+    page = doctor.get("/coordinator/").get_data(as_text=True)
+    assert "is no longer in your view" in page
+    assert get_referral(app, reference).reviewer_id is None
+
+
+def test_the_audit_trail_finds_a_case_by_its_reference_as_people_write_it(app: Flask) -> None:
+    admin = make_user(app, "auditor@program.test", role="admin")
+    client = app.test_client()
+    sign_in(app, client, admin)
+    reference = make_referral(app)
+    client.get(f"/coordinator/referrals/{reference}")
+    for written in (format_reference(reference), format_reference(reference).lower(), reference):
+        html = client.get("/coordinator/admin/audit", query_string={"resource": written})
+        text = html.get_data(as_text=True)
+        assert "No events" not in text, written
+        assert reference in text, written
+
+
+def test_an_admin_cannot_deactivate_their_own_account(app: Flask) -> None:
+    admin = make_user(app, "only-admin@program.test", role="admin")
+    client = app.test_client()
+    sign_in(app, client, admin)
+    response = client.post(f"/coordinator/admin/users/{admin.id}", data={"action": "deactivate"})
+    assert response.status_code == 303
+    with app.app_context():
+        assert db.session.get(User, admin.id).active  # type: ignore[union-attr]
+    page = client.get("/coordinator/admin/users")
+    assert page.status_code == 200
+    assert "You cannot deactivate your own account" in page.get_data(as_text=True)
