@@ -28,7 +28,12 @@ from intake.forms.family import (
     MessageForm,
     SecondOpinionForm,
 )
-from intake.public.views import collect_files, request_problems, store_and_confirm
+from intake.public.views import (
+    collect_files,
+    request_problems,
+    store_and_confirm,
+    with_files_notice,
+)
 from intake.services import authorization
 from intake.services.families import submit_message, submit_second_opinion
 from intake.services.referrals import Submission
@@ -143,7 +148,7 @@ def _render_second_opinion(
         authorization_sections=authorization.sections(
             _locale(), current_app.config["PROGRAM_NAME"]
         ),
-        problems=problems or [],
+        problems=with_files_notice(problems, status),
         max_upload_mb=current_app.config["MAX_UPLOAD_MB"],
         max_files=current_app.config["MAX_UPLOAD_FILES"],
     ), status

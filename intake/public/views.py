@@ -150,6 +150,20 @@ def referral_submitted() -> Response | str:
     return render_template("public/submitted.html", reference=format_reference(reference))
 
 
+def with_files_notice(problems: list[str] | None, status: int) -> list[str]:
+    """A refused form never keeps its files (a browser cannot refill a file input): when files
+    were attached, say so, or the corrected form is easily sent without them."""
+    problems = list(problems or [])
+    attached = request.method == "POST" and any(
+        upload.filename for _name, upload in request.files.items(multi=True)
+    )
+    if attached and status in (409, 422):
+        problems.append(
+            _("The files you attached were not kept. Attach them again before you send the form.")
+        )
+    return problems
+
+
 def _render_form(
     form: ReferralForm, problems: list[str] | None = None, status: int = 200
 ) -> tuple[str, int]:
@@ -159,7 +173,7 @@ def _render_form(
         sections=SECTIONS,
         document_slots=[(f"doc_{slot}", label) for slot, label in DOCUMENT_SLOTS],
         required_fields=REQUIRED_FIELDS,
-        problems=problems or [],
+        problems=with_files_notice(problems, status),
         max_upload_mb=current_app.config["MAX_UPLOAD_MB"],
         max_files=current_app.config["MAX_UPLOAD_FILES"],
     ), status

@@ -474,3 +474,13 @@ def test_every_problem_is_named_at_once(app: Flask, client: FlaskClient) -> None
     assert response.status_code == 422
     for field in ("family_email", "legal_authority", "authorize_release"):
         assert f'id="{field}-error"' in html, field
+
+
+def test_a_refused_request_says_its_files_must_be_attached_again(
+    app: Flask, client: FlaskClient
+) -> None:
+    data = second_opinion(family_phone="12")
+    data["doc_records"] = (io.BytesIO(tiny_pdf()), "records.pdf")
+    response = post(client, data)
+    assert response.status_code == 422
+    assert "Attach them again before you send the form." in response.get_data(as_text=True)

@@ -474,3 +474,15 @@ def test_every_problem_is_named_at_once(app: Flask, client: FlaskClient) -> None
     for field in ("referrer_npi", "performance_score", "diagnosis_date"):
         assert f'id="{field}-error"' in html, field
     assert stored(app) == NOTHING
+
+
+def test_a_refused_form_says_its_files_must_be_attached_again(
+    app: Flask, client: FlaskClient
+) -> None:
+    notice = "The files you attached were not kept. Attach them again before you send the form."
+    with_file = post(client, valid_referral(referrer_phone="12"), {"doc_flow_cytometry": flow()})
+    assert with_file.status_code == 422
+    assert notice in with_file.get_data(as_text=True)
+    without = post(client, valid_referral(referrer_phone="12"), {})
+    assert without.status_code == 422
+    assert notice not in without.get_data(as_text=True)
