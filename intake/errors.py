@@ -7,7 +7,8 @@ import traceback
 import uuid
 from collections.abc import Callable
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
+from flask_babel import force_locale, format_decimal
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -33,8 +34,32 @@ MESSAGES = {
 }
 
 
+def max_request_mb() -> str:
+    """The whole-request limit (``MAX_REQUEST_MB``, all files together) in MB, for display."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    return format_decimal(limit / (1024 * 1024), format="#,##0.###")
+
+
 def _render_error(code: int, correlation_id: str | None = None) -> tuple[str, int]:
     message = MESSAGES.get(code, _l("Something went wrong on our side."))
+    if code == 413:
+        message = str(message) % {
+            "mb": current_app.config["MAX_UPLOAD_MB"],
+            "total": max_request_mb(),
+        }
+    if request.path.startswith("/coordinator"):
+        # Staff keep their workspace (navigation, sign-out) and its language, English. The
+        # page reads the signed-in user; if that fails too (database down), the plain page.
+        try:
+            with force_locale("en"):
+                return render_template(
+                    "staff/error.html",
+                    code=code,
+                    message=str(message),
+                    correlation_id=correlation_id,
+                ), code
+        except Exception:  # noqa: BLE001
+            log.warning("staff_error_page_unavailable code=%s", code)
     return render_template(
         "errors/error.html", code=code, message=message, correlation_id=correlation_id
     ), code

@@ -8,7 +8,8 @@ Reason texts carry thresholds only, never patient values, so they are safe to sh
 
 Rules, in order (the first *category* rule that matches wins):
 
-* **R0** ``existing_patient_message`` -> ``care_team``; no priority, no flags, no due times.
+* **R0** ``existing_patient_message`` -> ``care_team``; no priority, no flags, no review clock
+  (the acknowledgement clock still runs: the family is promised contact within 1 business day).
 * **R1** a starred item is missing or "unknown" -> ``needs_info`` with the list of gaps.
   Starred items (stable codes, in this order):
 
@@ -676,6 +677,8 @@ def triage(
 ) -> TriageResult:
     """Apply R0-R8 and P1-P3 to ``facts``; see the module docstring for the rules."""
     if facts.kind == "existing_patient_message":
+        # No eligibility triage and no review clock, but the acknowledgement clock runs: the
+        # family was told to expect contact within 1 business day (decision 4).
         return TriageResult(
             category=CARE_TEAM,
             priority=None,
@@ -685,7 +688,7 @@ def triage(
             missing_items=(),
             hard_flags=(),
             review_due_at=None,
-            ack_due_at=None,
+            ack_due_at=calendar.deadline(facts.received_at, ACK_BUSINESS_DAYS),
             rules_version=RULES_VERSION,
         )
     received_on = calendar.local_date(facts.received_at)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from intake.domain import statuses
+from intake.domain.text import N_
 from intake.extensions import db
 from intake.models import CaseNote, Referral, TimelineEvent, User
 from intake.services import audit, cases, info_requests
@@ -11,9 +12,26 @@ from intake.services.auth import now
 # family_messages.MESSAGE_KIND (that module imports this one).
 MESSAGE_KIND = "existing_patient_message"
 
+# Decision 4: the acknowledgement is the first coordinator *contact* with the referrer or the
+# family; the automatic email does not count, and neither does assigning, reading or triaging a
+# case. What counts, and so stops the acknowledgement clock (acknowledged_at):
+# * a note marked as a contact (add_note with a CONTACT_CHANNELS channel);
+# * a request for more information, a human message with the upload link
+#   (info_requests.request_info);
+# * a status change that is itself a decision the referrer is told of (CONTACT_STATUSES);
+# * a family message marked answered (family_messages.change_state).
+CONTACT_STATUSES = frozenset(
+    {statuses.ACCEPTED, statuses.CONSULT_SCHEDULED, statuses.DECLINED, statuses.REDIRECTED}
+)
+CONTACT_CHANNELS: dict[str, str] = {
+    "phone": N_("Phone"),
+    "email": N_("Email"),
+    "in_person": N_("In person"),
+}
+
 
 def acknowledge(referral: Referral) -> None:
-    """Decision 4: the first coordinator contact stops the acknowledgement clock."""
+    """Decision 4: stop the acknowledgement clock at the first contact (see above)."""
     if referral.acknowledged_at is None:
         referral.acknowledged_at = now()
 
@@ -32,7 +50,7 @@ def assign(
         referral.reviewer_id = new_reviewer
         changed.append("reviewer")
     if changed:
-        acknowledge(referral)
+        # Not an acknowledgement: routing a case to someone is not contact (decision 4).
         db.session.add(
             TimelineEvent(
                 referral_id=referral.id,
@@ -51,21 +69,37 @@ def assign(
     return changed
 
 
-def add_note(referral: Referral, actor: User, body: str) -> CaseNote:
+def add_note(referral: Referral, actor: User, body: str, contact: str | None = None) -> CaseNote:
+    """An internal note; ``contact`` (a CONTACT_CHANNELS code) says it records contact with the
+    referrer or family, which acknowledges the case (decision 4). Raises ValueError for an
+    unknown channel."""
+    if contact is not None and contact not in CONTACT_CHANNELS:
+        raise ValueError(f"unknown contact channel {contact!r}")
     note = CaseNote(referral_id=referral.id, author_id=actor.id, body=body.strip(), at=now())
     db.session.add(note)
     db.session.flush()
-    acknowledge(referral)
+    detail: dict[str, object] = {"note_id": note.id}
+    if contact is not None:
+        detail["contact"] = contact
+        if referral.acknowledged_at is None:
+            detail["acknowledged"] = True
+        acknowledge(referral)
     # The timeline names the note, never its text (notes may carry PHI).
     db.session.add(
         TimelineEvent(
             referral_id=referral.id,
             actor=actor.email,
             action="note_added",
-            detail={"note_id": note.id},
+            detail=detail,
         )
     )
-    audit.record(audit.CREATE, "case_note", note.id, detail=referral.reference, user=actor)
+    audit.record(
+        audit.CREATE,
+        "case_note",
+        note.id,
+        detail=f"{referral.reference} contact:{contact}" if contact else referral.reference,
+        user=actor,
+    )
     db.session.commit()
     return note
 
@@ -100,7 +134,8 @@ def change_status(
         info_requests.resume_clock(referral)
         if target == statuses.UNDER_REVIEW:
             info_requests.retriage(referral, actor=actor.email)
-    acknowledge(referral)
+    if target in CONTACT_STATUSES:
+        acknowledge(referral)
     audit.record(
         audit.UPDATE, "referral", referral.reference, detail=f"status:{target}", user=actor
     )

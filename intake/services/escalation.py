@@ -2,7 +2,10 @@
 
 * ``review``: the priority's deadline, while no decision is recorded and the clock is not
   paused (waiting on the referrer or family);
-* ``ack``: acknowledgement within one business day, until a coordinator first acts on the case.
+* ``ack``: acknowledgement within one business day of receipt, until the first contact with the
+  referrer or family (``casework``: a contact note, a request for information, a decision they
+  are told of, a message answered); assigning the case does not stop it. Family messages have
+  this clock only.
 
 Level 1 at 75% of the deadline goes to the assignee (or the queue's coordinators), level 2 at
 breach to the program lead, level 3 at breach + 4 hours to on-call. An Escalation row unique
@@ -39,8 +42,10 @@ LEVEL_TEXT = {
     ("review", 1): "75% of the review time has passed.",
     ("review", 2): "The review deadline has passed.",
     ("review", 3): "The review deadline passed more than 4 business hours ago.",
-    ("ack", 1): "75% of the time to acknowledge this case has passed; nobody has acted on it.",
-    ("ack", 2): "The acknowledgement deadline has passed; nobody has acted on the case.",
+    ("ack", 1): "75% of the time to acknowledge this case has passed; nobody has contacted the "
+    "referrer or family yet.",
+    ("ack", 2): "The acknowledgement deadline has passed; nobody has contacted the referrer or "
+    "family.",
     ("ack", 3): "The acknowledgement deadline passed more than 4 business hours ago.",
 }
 
@@ -153,6 +158,8 @@ def _render_context(notification: Notification, context: dict[str, Any]) -> str:
     if clock == "ack":
         referral = db.session.get(Referral, notification.referral_id)
         context["due_at"] = referral.ack_due_at if referral is not None else None
+    if context.get("priority") is None:
+        context["priority"] = "untriaged"  # a family's message: never triaged for eligibility
     context["level"] = level
     context["escalation_text"] = LEVEL_TEXT.get((clock, level), "")
     return "escalation"

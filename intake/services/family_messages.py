@@ -87,7 +87,9 @@ def change_state(message_case: Referral, actor: User, target: str) -> FamilyMess
                 detail=detail,
             )
         )
-    acknowledge(message_case)
+    if target == messages.ANSWERED:
+        # Decision 4: answering is contact with the family; "in progress" or closing is not.
+        acknowledge(message_case)
     if messages.notify_family(target):
         email = consented_family_email(message_case.answers)
         if email:

@@ -120,8 +120,9 @@ class QueueRow:
     time_left: TimeLeft | None
     paused: bool
     assignee_email: str | None
-    # Which deadline time_left counts down to: the review, or (before the packet is complete
-    # and nobody has acted yet) the acknowledgement.
+    # Which deadline time_left counts down to: the review, or the acknowledgement while nobody
+    # has contacted the referrer or family and there is no running review clock (a family's
+    # message, a packet not complete yet) or the acknowledgement is the one already late.
     clock: str = "review"
 
 
@@ -154,8 +155,15 @@ def _filtered(user: User, filters: QueueFilters) -> sa.Select[tuple[Referral]]:
     elif filters.assignee.isdigit():
         statement = statement.where(Referral.assignee_id == int(filters.assignee))
     if filters.overdue:
+        # Either clock late: the review (unless paused), or the acknowledgement while nobody
+        # has contacted the referrer or family (a family's message has only this one). Both
+        # are row filters on the queue-order index scan, as the review test alone was.
+        at = now()
         statement = statement.where(
-            Referral.review_due_at < now(), Referral.clock_paused_at.is_(None)
+            sa.or_(
+                sa.and_(Referral.review_due_at < at, Referral.clock_paused_at.is_(None)),
+                sa.and_(Referral.acknowledged_at.is_(None), Referral.ack_due_at < at),
+            )
         )
     if filters.message:
         condition = (
@@ -238,10 +246,13 @@ def queue_page(user: User, filters: QueueFilters, cursor: str | None, page_size:
     rows = []
     for referral in referrals:
         left, clock = None, "review"
+        ack_due = referral.ack_due_at if referral.acknowledged_at is None else None
         if referral.review_due_at is not None and referral.clock_paused_at is None:
             left = time_left(calendar, at, referral.review_due_at)
-        elif referral.acknowledged_at is None and referral.ack_due_at is not None:
-            left, clock = time_left(calendar, at, referral.ack_due_at), "ack"
+        if ack_due is not None and (left is None or (ack_due <= at and not left.overdue)):
+            # A late acknowledgement is shown over a review still on time (it is why the row
+            # is under "Overdue only").
+            left, clock = time_left(calendar, at, ack_due), "ack"
         rows.append(
             QueueRow(
                 referral=referral,

@@ -236,9 +236,19 @@ def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, A
     return {
         "referral": referral,
         "reference": format_reference(referral.reference),
+        # A family's message: no eligibility triage, missing items or reviewing physician.
+        "is_message": referral.kind == casework.MESSAGE_KIND,
         "sections": _sections(referral),
         "timeline": _timeline(referral),
         "notes": notes,
+        # Which notes record contact, and how (decision 4): kept on their timeline entries.
+        "note_contacts": {
+            e.detail["note_id"]: casework.CONTACT_CHANNELS.get(
+                e.detail["contact"], e.detail["contact"]
+            )
+            for e in referral.events
+            if e.action == "note_added" and (e.detail or {}).get("contact")
+        },
         "authors": authors,
         "documents": referral.documents,
         "linked": queue.linked_cases(user, referral),
@@ -364,8 +374,9 @@ def add_note(reference: str) -> Response | tuple[str, int]:
     form = NoteForm()
     if not form.validate_on_submit():
         return _rerender(referral, note_form=form)
-    casework.add_note(referral, user, form.body.data or "")
-    flash("Note added.")
+    contact = form.channel.data if form.contact.data else None
+    casework.add_note(referral, user, form.body.data or "", contact=contact or None)
+    flash("Note added as a contact with the referrer or family." if contact else "Note added.")
     return _back(referral)
 
 
@@ -512,7 +523,7 @@ def download(reference: str, document_id: str) -> Response | tuple[str, int]:
             commit=True,
         )
         return render_template(
-            "errors/error.html",
+            "staff/error.html",
             code=404,
             message=_quarantine_message(document.scan_status),
         ), 404

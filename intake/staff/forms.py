@@ -7,6 +7,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     HiddenField,
     MultipleFileField,
     PasswordField,
@@ -23,6 +24,7 @@ from intake.domain.reference import normalize_reference
 from intake.forms.referral import as_choices
 from intake.forms.validators import Email, MultiLine, SingleLine
 from intake.models.staff import STAFF_ROLES
+from intake.services import casework
 from intake.services.auth import looks_like_recovery_code
 from intake.services.routing import CASE_KINDS
 
@@ -90,6 +92,18 @@ class AssignForm(FlaskForm):
 
 class NoteForm(FlaskForm):
     body = TextAreaField(_l("Internal note"), validators=[DataRequired(), MultiLine(max_len=4000)])
+    # Decision 4: only a note that records contact acknowledges the case.
+    contact = BooleanField(_l("This note records contact with the referrer or family"))
+    channel = SelectField(
+        _l("How"),
+        choices=as_choices([("", _l("Choose")), *casework.CONTACT_CHANNELS.items()]),
+        validate_choice=True,
+        default="",
+    )
+
+    def validate_channel(self, field: Any) -> None:
+        if self.contact.data and not field.data:
+            raise ValidationError(_l("Say how you contacted them."))
 
 
 class StatusForm(FlaskForm):

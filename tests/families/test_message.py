@@ -90,6 +90,8 @@ def test_message_goes_to_the_care_team_without_eligibility_triage(
         assert triaged.missing_items == [] and triaged.hard_flags == []
         assert [r["rule_id"] for r in triaged.triage_reasons] == ["R0"]
         assert triaged.review_due_at is None
+        # The family is promised contact within 1 business day: the acknowledgement clock runs.
+        assert triaged.ack_due_at is not None and triaged.ack_due_at > triaged.created_at
         kinds = {n.kind: n for n in db.session.scalars(sa.select(Notification))}
         assert set(kinds) == {"family_message_acknowledgement", "family_message_new"}
         assert kinds["family_message_new"].recipients == ["care-team@program.test"]

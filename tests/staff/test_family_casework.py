@@ -284,7 +284,9 @@ def test_each_allowed_move_is_saved_audited_and_on_both_timelines(
     # Closing the message also closes its case, so it leaves the open queue.
     message_case = get_referral(app, reference)
     assert (message_case.status == "closed") == (target == messages.CLOSED)
-    assert message_case.acknowledged_at is not None  # a coordinator has acted on it
+    # Decision 4: answering is contact with the family; "in progress" or closing is not.
+    answered = messages.ANSWERED in (*PATH_TO[current], target)
+    assert (message_case.acknowledged_at is not None) == answered
 
 
 @pytest.mark.parametrize(

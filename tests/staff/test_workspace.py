@@ -684,3 +684,32 @@ def test_an_admin_cannot_deactivate_their_own_account(app: Flask) -> None:
     page = client.get("/coordinator/admin/users")
     assert page.status_code == 200
     assert "You cannot deactivate your own account" in page.get_data(as_text=True)
+
+
+def test_staff_error_pages_keep_the_workspace(
+    app: Flask, client: FlaskClient, coordinator: object
+) -> None:
+    missing = client.get("/coordinator/referrals/AAAA-BBBB-CCC")
+    assert missing.status_code == 404
+    html = missing.get_data(as_text=True)
+    assert "Back to the work queue" in html and "Sign out" in html
+    assert "Go to the home page" not in html
+    spanish = client.get("/coordinator/no-such-page", headers={"Accept-Language": "es"})
+    assert spanish.status_code == 404
+    assert "We could not find that page." in spanish.get_data(as_text=True)
+
+
+def test_a_reviewer_is_not_offered_assign_to_me(app: Flask) -> None:
+    reference = make_referral(app)
+    reviewer = make_user(app, "assigned-doctor@program.test", role="reviewer")
+    with app.app_context():
+        db.session.execute(
+            sa.update(Referral)
+            .where(Referral.reference == reference)
+            .values(reviewer_id=reviewer.id)
+        )
+        db.session.commit()
+    doctor = app.test_client()
+    sign_in(app, doctor, reviewer)
+    html = doctor.get(f"/coordinator/referrals/{reference}").get_data(as_text=True)
+    assert "Save assignment" in html and "Assign to me" not in html

@@ -619,7 +619,8 @@ def at_ny(year: int, month: int, day: int, hour: int, minute: int = 0) -> dateti
         (replace(BASE, icu=True), at_ny(2026, 11, 19, 10), at_ny(2026, 11, 18, 17)),  # P1
         (replace(BASE, **NO_RELAPSE), at_ny(2026, 11, 19, 10), at_ny(2026, 11, 20, 10)),  # P3
         (replace(BASE, date_of_birth=None), at_ny(2026, 11, 19, 10), None),  # needs_info
-        (replace(BASE, kind="existing_patient_message"), None, None),
+        # Acknowledgement from receipt, no review clock.
+        (replace(BASE, kind="existing_patient_message"), at_ny(2026, 11, 19, 10), None),
         (
             # Friday evening P1: same business day means Monday's close.
             replace(BASE, icu=True, received_at=at_ny(2026, 11, 20, 18)),
@@ -809,7 +810,7 @@ def check_invariants(facts: TriageInput, result: TriageResult) -> None:
     if facts.kind == "existing_patient_message":
         assert result.category == "care_team"
         assert rule_ids == {"R0"}
-        assert result.priority is None and result.ack_due_at is None
+        assert result.priority is None and result.ack_due_at is not None
         assert result.review_due_at is None
         return
     assert result.priority in PRIORITY_LABELS
