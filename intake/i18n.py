@@ -18,10 +18,29 @@ def select_locale() -> str:
     chosen = request.args.get("lang")
     if chosen in languages:
         session["lang"] = chosen
+        session.pop(FROM_LINK, None)
         return str(chosen)
     if session.get("lang") in languages:
         return str(session["lang"])
     return browser_language(languages) or str(current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+# Set in the session when the language came from an emailed link rather than from the switch.
+FROM_LINK = "lang_from_link"
+
+
+def use_link_language(language: str) -> None:
+    """Show the pages an emailed link opens in the email's language, whatever the browser
+    prefers, unless the visitor chose a language with ?lang= (on this link or earlier in this
+    browser session): a family who chose Spanish reads Spanish on a borrowed English browser."""
+    languages = current_app.config["LANGUAGES"]
+    chosen = request.args.get("lang")
+    if chosen in languages:
+        session["lang"] = chosen
+        session.pop(FROM_LINK, None)
+    elif language in languages and (session.get("lang") not in languages or session.get(FROM_LINK)):
+        session["lang"] = language
+        session[FROM_LINK] = True
 
 
 def browser_language(languages: list[str]) -> str | None:

@@ -50,8 +50,55 @@ REMINDER_KIND = "info_reminder"
 SYSTEM_ACTOR = "system"
 
 
+# Where the answers typed on the upload page are kept: in the case's answers, one entry per
+# answered link, beside what the form sent (so they go wherever the case's answers go).
+ANSWERS_KEY = "info_answers"
+
+
 def item_label(code: str) -> str:
     return MISSING_ITEM_LABELS.get(code) or EXTRA_ITEMS.get(code) or code.replace("_", " ")
+
+
+def is_document_item(code: str) -> bool:
+    """A report or card is sent as a file; anything else (a score, a date, a yes/no, a contact)
+    is answered in words on the upload page."""
+    return code in DOCUMENT_ITEMS or code in EXTRA_ITEMS
+
+
+def answer_items(info_request: InfoRequest) -> list[str]:
+    """The requested items the upload page asks to answer in words, in the request's order."""
+    return [code for code in info_request.items if not is_document_item(code)]
+
+
+def asks_for_documents(info_request: InfoRequest) -> bool:
+    return any(is_document_item(code) for code in info_request.items)
+
+
+def link_language(info_request: InfoRequest) -> str:
+    """The language the request email was written in (kept on its notification); the rule that
+    chose it when there is no such row."""
+    language = db.session.scalar(
+        sa.select(Notification.language).where(
+            Notification.referral_id == info_request.referral_id,
+            Notification.kind == f"{INFO_KIND}.{info_request.id}",
+        )
+    )
+    if language in current_app.config["LANGUAGES"]:
+        return str(language)
+    referral = db.session.get(Referral, info_request.referral_id)
+    assert referral is not None
+    return email_language(referral, info_request.audience)
+
+
+def received_answers(referral: Referral) -> dict[int, list[tuple[str, str]]]:
+    """The answers sent through each link of the case: link id -> [(item label, answer)]."""
+    received: dict[int, list[tuple[str, str]]] = {}
+    for entry in referral.answers.get(ANSWERS_KEY) or []:
+        answers = entry.get("answers") or {}
+        received[int(entry["info_request"])] = [
+            (item_label(code), str(text)) for code, text in answers.items()
+        ]
+    return received
 
 
 def item_choices(referral: Referral) -> list[tuple[str, str]]:
@@ -356,12 +403,18 @@ def close_refused_link(info_request_id: int) -> str | None:
     return refusal
 
 
-def receive_upload(info_request_id: int, files: list[UploadedFile]) -> Referral:
-    """Store the documents, spend the link, resume the clock, back to review, re-triage.
+def receive_upload(
+    info_request_id: int, files: list[UploadedFile], answers: dict[str, str] | None = None
+) -> Referral:
+    """Store the documents and the answers, spend the link, resume the clock, back to review,
+    re-triage.
 
-    The row is locked so two parallel posts cannot both spend the link. A link to the family's
-    doctors whose authorization ended meanwhile stores nothing and raises LinkClosed.
+    ``answers``: item code -> the sender's answer in words, for the link's items that are not
+    documents (already validated; every such item answered, no other). The row is locked so
+    two parallel posts cannot both spend the link. A link to the family's doctors whose
+    authorization ended meanwhile stores nothing and raises LinkClosed.
     """
+    answers = dict(answers or {})
     info_request = db.session.scalar(
         sa.select(InfoRequest).where(InfoRequest.id == info_request_id).with_for_update()
     )
@@ -372,6 +425,12 @@ def receive_upload(info_request_id: int, files: list[UploadedFile]) -> Referral:
     if closed_to_doctors(info_request) is not None:
         db.session.rollback()
         raise LinkClosed(close_refused_link(info_request_id) or "closed")
+    expected = answer_items(info_request)
+    if sorted(answers) != sorted(expected) or not all(
+        isinstance(text, str) and text.strip() for text in answers.values()
+    ):
+        db.session.rollback()
+        raise ValueError("the answers do not match the link's questions")
     referral = db.session.get(Referral, info_request.referral_id)
     assert referral is not None
     config = current_app.config
@@ -389,6 +448,18 @@ def receive_upload(info_request_id: int, files: list[UploadedFile]) -> Referral:
                     scan_status=upload.scan_status,
                 )
             )
+        if answers:
+            # A new dict: the JSON column does not track changes inside it.
+            entry = {
+                "info_request": info_request.id,
+                "at": now().isoformat(),
+                "audience": info_request.audience,
+                "answers": {code: answers[code] for code in expected},
+            }
+            referral.answers = {
+                **referral.answers,
+                ANSWERS_KEY: [*(referral.answers.get(ANSWERS_KEY) or []), entry],
+            }
         info_request.spent_at = now()
         cancel_link_emails(referral, [info_request.id], "link_used")
         close_open_requests(referral, "answered")
@@ -397,7 +468,12 @@ def receive_upload(info_request_id: int, files: list[UploadedFile]) -> Referral:
                 referral_id=referral.id,
                 actor=info_request.audience,
                 action="info_received",
-                detail={"info_request": info_request.id, "documents": len(files)},
+                # Codes and counts only: the answers themselves stay with the case's answers.
+                detail={
+                    "info_request": info_request.id,
+                    "documents": len(files),
+                    "answered": list(expected) if answers else [],
+                },
             )
         )
         db.session.flush()
@@ -409,7 +485,14 @@ def receive_upload(info_request_id: int, files: list[UploadedFile]) -> Referral:
                 referral, statuses.UNDER_REVIEW, actor="upload_link", role="coordinator"
             )
         retriage(referral, actor=SYSTEM_ACTOR)
-        audit.record(audit.CREATE, "document", info_request.id, detail=f"upload_link:{len(files)}")
+        if files:
+            audit.record(
+                audit.CREATE, "document", info_request.id, detail=f"upload_link:{len(files)}"
+            )
+        if answers:
+            audit.record(
+                audit.CREATE, "info_answer", info_request.id, detail=f"upload_link:{len(answers)}"
+            )
         db.session.commit()
     except BaseException:
         db.session.rollback()

@@ -143,7 +143,7 @@ def render(notification: Notification, referral: Referral) -> mail.OutgoingEmail
         "priority": referral.triage_priority,
         "due_at": referral.review_due_at or referral.ack_due_at,
         "case_url": f"{base}/coordinator/referrals/{referral.reference}",
-        "status_url": f"{base}/status",
+        "status_url": _status_url(base, notification.language),
         "program_name": config["PROGRAM_NAME"],
         "urgent_phone": config["URGENT_PHONE"],
         "program_tz": config["PROGRAM_TZ"],
@@ -160,6 +160,15 @@ def render(notification: Notification, referral: Referral) -> mail.OutgoingEmail
         html=html,
         message_id=notification.message_id,
     )
+
+
+def _status_url(base: str, language: str) -> str:
+    """The status page, opening in the email's language (?lang= is the site's switch) when that
+    is not the default, whatever the reader's browser prefers."""
+    config = current_app.config
+    if language != config["BABEL_DEFAULT_LOCALE"] and language in config["LANGUAGES"]:
+        return f"{base}/status?lang={language}"
+    return f"{base}/status"
 
 
 def _template_and_subject(notification: Notification, context: dict[str, Any]) -> tuple[str, Any]:

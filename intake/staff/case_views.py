@@ -176,7 +176,8 @@ def _sections(referral: Referral) -> list[tuple[str, list[tuple[str, str, str]]]
     extra = [
         (name, name.replace("_", " ").capitalize(), _display_value(form, name, value))
         for name, value in sorted(referral.answers.items())
-        if name not in seen and name not in ("csrf_token", "submission_id")
+        if name not in seen
+        and name not in ("csrf_token", "submission_id", info_requests.ANSWERS_KEY)
     ]
     if extra:
         grouped.append(("Other answers", extra))
@@ -266,6 +267,9 @@ def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, A
         "status_form": status_form,
         "info_form": info_form,
         "info_requests": open_requests,
+        # Answers in words sent through the upload links, by link.
+        "info_answers": info_requests.received_answers(referral),
+        "item_label": info_requests.item_label,
         "can_request_info": referral.kind != info_requests.MESSAGE_KIND
         and statuses.NEEDS_INFO in statuses.TRANSITIONS.get(referral.status, ()),
         "logout_form": LogoutForm(),

@@ -152,6 +152,34 @@ class UploadForm(FlaskForm):
     files = MultipleFileField(_l("Documents (PDF, PNG or JPEG)"))
 
 
+# The longest answer to one question on the upload page.
+ANSWER_MAX_LEN = 1000
+
+
+def upload_form_for(questions: list[tuple[str, str]]) -> UploadForm:
+    """The upload page's form with one required answer field ``answer_<code>`` for each
+    requested item that is not a document (a score, a date, a yes/no...)."""
+
+    class AnswerForm(UploadForm):
+        pass
+
+    for code, label in questions:
+        setattr(
+            AnswerForm,
+            f"answer_{code}",
+            TextAreaField(
+                label,
+                description=_l("If you do not know, write that you do not know."),
+                validators=[
+                    DataRequired(message=_l("This field is required.")),
+                    MultiLine(max_len=ANSWER_MAX_LEN),
+                ],
+                render_kw={"rows": 2},
+            ),
+        )
+    return AnswerForm()
+
+
 class UserForm(FlaskForm):
     email = StringField(_l("Email"), validators=[DataRequired(), Email()])
     display_name = StringField(_l("Name"), validators=[Optional(), SingleLine(max_len=100)])

@@ -948,10 +948,11 @@ def _the_link(app: Flask, link_id: int) -> InfoRequest:
         return link
 
 
-def _post_pdf(client: FlaskClient) -> Any:
+def _post_pdf(client: FlaskClient, slot: str = "other") -> Any:
+    """A doctor's page offers the clinical slots ("other"), a family's its own ("records")."""
     return client.post(
         "/upload",
-        data={"doc_other": (io.BytesIO(tiny_pdf()), "pathology.pdf")},
+        data={f"doc_{slot}": (io.BytesIO(tiny_pdf()), "pathology.pdf")},
         content_type="multipart/form-data",
     )
 
@@ -1028,7 +1029,7 @@ def test_a_link_to_the_family_keeps_working_after_the_authorization_ends(
     family = app.test_client()
     assert family.get(f"/upload/{token}").status_code == 303
     assert family.get("/upload").status_code == 200
-    done = _post_pdf(family)
+    done = _post_pdf(family, "records")
     assert done.status_code == 303 and done.headers["Location"] == "/upload/thanks"
     assert _the_link(app, link.id).spent_at is not None
     assert count(app, Document) >= 1
