@@ -26,6 +26,7 @@ __all__ = [
     "REASON_REQUIRED",
     "REFERRER_ONLY_NOTIFY",
     "REVIEWER_ONLY",
+    "REVIEW_CLOCK",
     "ROLES",
     "STATUS_LABELS",
     "TERMINAL",
@@ -80,6 +81,9 @@ TRANSITIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 TERMINAL: frozenset[str] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+# Statuses in which the review clock runs (decision 4): before the decision, and not while
+# waiting on the referrer or family. Once accepted, declined or redirected it is spent.
+REVIEW_CLOCK: frozenset[str] = frozenset({RECEIVED, UNDER_REVIEW})
 
 # Moves only the system actor may make, and the only ones it may make.
 _SYSTEM_MOVES = frozenset({(RECEIVED, UNDER_REVIEW)})

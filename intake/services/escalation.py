@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from intake.domain import statuses
 from intake.domain.deadlines import escalation_level
 from intake.extensions import db
 from intake.models import Escalation, Notification, Referral, TimelineEvent, User
@@ -36,7 +37,7 @@ log = logging.getLogger("intake.escalation")
 
 KIND = "escalation"
 # Statuses whose review clock runs: a decision has not been recorded yet.
-CLOCK_STATUSES = ("received", "under_review")
+CLOCK_STATUSES = tuple(sorted(statuses.REVIEW_CLOCK))
 CLOCKS = ("review", "ack")
 LEVEL_TEXT = {
     ("review", 1): "75% of the review time has passed.",

@@ -161,7 +161,11 @@ def _filtered(user: User, filters: QueueFilters) -> sa.Select[tuple[Referral]]:
         at = now()
         statement = statement.where(
             sa.or_(
-                sa.and_(Referral.review_due_at < at, Referral.clock_paused_at.is_(None)),
+                sa.and_(
+                    Referral.review_due_at < at,
+                    Referral.clock_paused_at.is_(None),
+                    Referral.status.in_(sorted(statuses.REVIEW_CLOCK)),
+                ),
                 sa.and_(Referral.acknowledged_at.is_(None), Referral.ack_due_at < at),
             )
         )
@@ -247,7 +251,11 @@ def queue_page(user: User, filters: QueueFilters, cursor: str | None, page_size:
     for referral in referrals:
         left, clock = None, "review"
         ack_due = referral.ack_due_at if referral.acknowledged_at is None else None
-        if referral.review_due_at is not None and referral.clock_paused_at is None:
+        if (
+            referral.review_due_at is not None
+            and referral.clock_paused_at is None
+            and referral.status in statuses.REVIEW_CLOCK  # decided: nothing left to count
+        ):
             left = time_left(calendar, at, referral.review_due_at)
         if ack_due is not None and (left is None or (ack_due <= at and not left.overdue)):
             # A late acknowledgement is shown over a review still on time (it is why the row

@@ -302,14 +302,17 @@ def test_assign_to_me_and_note(app: Flask, client: FlaskClient, coordinator) -> 
     )
     assert response.status_code == 303
     referral = get_referral(app, reference)
-    assert referral.assignee_id == coordinator.id and referral.acknowledged_at is not None
+    # Decision 4: assigning is not contact with the referrer or family.
+    assert referral.assignee_id == coordinator.id and referral.acknowledged_at is None
     assert (
         client.post(f"/coordinator/referrals/{reference}/notes", data={"body": ""}).status_code
         == 400
     )
     client.post(f"/coordinator/referrals/{reference}/notes", data={"body": "Spoke to Dr. Okafor."})
+    assert get_referral(app, reference).acknowledged_at is None  # a plain note is not contact
     html = client.get(f"/coordinator/referrals/{reference}").get_data(as_text=True)
     assert "Spoke to Dr. Okafor." in html and "assigned" in html
+    assert 'id="case-ack-due"' in html and "note-contact" not in html
     bad = client.post(f"/coordinator/referrals/{reference}/assign", data={"assignee": "424242"})
     assert bad.status_code == 400
 
@@ -713,3 +716,20 @@ def test_a_reviewer_is_not_offered_assign_to_me(app: Flask) -> None:
     sign_in(app, doctor, reviewer)
     html = doctor.get(f"/coordinator/referrals/{reference}").get_data(as_text=True)
     assert "Save assignment" in html and "Assign to me" not in html
+
+
+def test_a_decided_case_no_longer_counts_down_or_shows_as_overdue(
+    app: Flask, client: FlaskClient, coordinator: object
+) -> None:
+    reference = make_referral(app, patient_given_name="Lucia")
+    _set(
+        app,
+        reference,
+        status="accepted",
+        review_due_at=datetime.now(UTC) - timedelta(days=1),
+        acknowledged_at=datetime.now(UTC) - timedelta(days=2),
+    )
+    html = client.get("/coordinator/").get_data(as_text=True)
+    row = html[html.index("Lucia") : html.index("</tr>", html.index("Lucia"))]
+    assert "overdue" not in row and " left" not in row
+    assert "Lucia" not in client.get("/coordinator/?overdue=1").get_data(as_text=True)
