@@ -21,7 +21,8 @@ translations: install
 # Re-extract every translatable string (babel.cfg) and merge it into each catalogue; new or
 # changed strings then need a Spanish text in translations/es/LC_MESSAGES/messages.po.
 translations-update: install
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ --add-location=file \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ -k pgettext:1c,2 -k lazy_pgettext:1c,2 \
+		--add-location=file \
 		--sort-by-file --project=Intake --version=0.1.0 -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations -l es \
 		--no-fuzzy-matching --ignore-obsolete

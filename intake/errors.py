@@ -25,9 +25,10 @@ MESSAGES = {
     404: _l("We could not find that page."),
     405: _l("That action is not allowed here."),
     409: _l("This submission conflicts with an earlier one."),
+    # Formatted with both configured limits (_render_error): people learn which one they passed.
     413: _l(
-        "What you sent is too large. Attach fewer or smaller files (each at most the size shown "
-        "on the form) and try again."
+        "What you sent is too large. Each file can be up to %(mb)s MB, and everything sent at "
+        "once up to %(total)s MB in all. Attach fewer or smaller files and try again."
     ),
     429: _l("Too many requests. Please wait a moment and try again."),
     503: _l("The service is briefly unavailable. Nothing was saved; please try again shortly."),
@@ -68,6 +69,8 @@ def _render_error(code: int, correlation_id: str | None = None) -> tuple[str, in
 def init_app(app: Flask) -> None:
     from intake.extensions import db
     from intake.services.db import release_session
+
+    app.jinja_env.globals["max_request_mb"] = max_request_mb
 
     # Registered after Flask-SQLAlchemy's own teardown, so it runs first (teardowns run in
     # reverse): a session whose connection died during the request is dropped quietly.

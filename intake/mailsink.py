@@ -8,6 +8,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,33 @@ class SaveToFolder:
         return "250 Message accepted for delivery"
 
 
+DEFAULT_PORT = 8025
+LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def sink_port(env: Mapping[str, str], smtp_host: str, smtp_port: int) -> int:
+    """The port to listen on: ``MAIL_SINK_PORT`` when set; otherwise ``SMTP_PORT`` when the
+    app sends to this machine (``SMTP_HOST`` local or unset), so setting only ``SMTP_PORT``
+    moves both ends; otherwise 8025."""
+    explicit = (env.get("MAIL_SINK_PORT") or "").strip()
+    if explicit:
+        return int(explicit)
+    if smtp_host.strip().lower() in LOCAL_HOSTS:
+        return smtp_port
+    return DEFAULT_PORT
+
+
 def main() -> None:
     from intake.config import load_config
 
     config = load_config()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("MAIL_SINK_PORT", 8025)))
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=sink_port(os.environ, str(config["SMTP_HOST"]), int(config["SMTP_PORT"])),
+    )
     parser.add_argument("--folder", default=config["MAIL_SINK_DIR"])
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

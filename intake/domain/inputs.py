@@ -28,7 +28,9 @@ __all__ = [
     "check_icd10_shape",
     "clean_multi_line",
     "clean_single_line",
+    "has_iso_date_shape",
     "normalize_email",
+    "fold_name",
     "normalize_person_key",
     "normalize_phone",
     "parse_bounded_int",
@@ -110,6 +112,12 @@ def _years_before(day: date, years: int) -> date | None:
         return day.replace(year=year)
     except ValueError:  # 29 February in a non-leap year
         return day.replace(year=year, day=28)
+
+
+def has_iso_date_shape(text: str) -> bool:
+    """Whether ``text`` is written ``YYYY-MM-DD`` (ASCII digits), whether or not such a day
+    exists: tells a wrong format from an impossible date such as ``2025-02-30``."""
+    return _ISO_DATE.fullmatch(text.strip()) is not None
 
 
 def parse_iso_date(
@@ -290,6 +298,12 @@ def check_icd10_shape(text: str) -> str:
 _FOLD = str.maketrans(
     {"ø": "o", "đ": "d", "ð": "d", "ł": "l", "ħ": "h", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"}
 )
+
+
+def fold_name(text: str) -> str:
+    """A name as the duplicate-child key holds it (decision 12): for searching by name the way
+    people type it (``zoe`` finds ``Zoë``; ``o'brien`` finds ``O'Brien``)."""
+    return _fold_name(text)
 
 
 def _fold_name(text: str) -> str:

@@ -8,10 +8,12 @@ StringField so a rejected value comes back exactly as typed.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -78,7 +80,8 @@ MESSAGE_TOPICS = [
     ("how_child_is_doing", _l("A question about how my child is doing")),
     ("records", _l("Records, letters or forms")),
     ("billing", _l("Billing or insurance")),
-    ("other", _l("Something else")),
+    # Its own context: the diagnoses' "Something else" is a different illness in Spanish.
+    ("other", lazy_pgettext("message topic", "Something else")),
 ]
 
 FAMILY_DOCUMENT_SLOTS = [
@@ -113,8 +116,19 @@ def _dob(value: Any) -> date | None:
         return None
 
 
+# What phones and word processors put in place of a typed ' or -: curly and modifier
+# apostrophes, acute and grave accents used as apostrophes, and the Unicode dashes.
+_APOSTROPHES = str.maketrans(dict.fromkeys("\u2019\u2018\u02bc\u00b4`\u2032", "'"))
+_HYPHENS = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"))
+
+
 def _fold(text: str) -> str:
-    return " ".join(text.casefold().split())
+    """A name as people type it on any keyboard: one apostrophe and one hyphen, single spaces,
+    no accents, no case ("María O’Brien" and "maria o'brien" compare equal)."""
+    text = text.translate(_APOSTROPHES).translate(_HYPHENS)
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(bare.casefold().split())
 
 
 class _FamilyContact(FlaskForm):
@@ -340,7 +354,7 @@ class MessageForm(_FamilyContact):
     case_reference = StringField(
         _l("Your reference number, if you have one"),
         [Optional(), SingleLine(20)],
-        description=_l("It is in the emails we sent you, for example ABCD-EFGH-JK."),
+        description=_l("It is in the emails we sent you, for example 7K3M-Q9TX-2HF."),
         render_kw={"autocomplete": "off"},
     )
     mrn = _name(_l("Your child's medical record number (MRN), if you have it"), max_len=40)
@@ -354,7 +368,10 @@ class MessageForm(_FamilyContact):
         value = (field.data or "").strip()
         if value and normalize_reference(value) is None:
             raise ValidationError(
-                _l("Check the reference: it has 10 letters and numbers, for example ABCD-EFGH-JK.")
+                _l(
+                    "Check the reference: it has 11 letters and numbers, like 7K3M-Q9TX-2HF. "
+                    "It may contain a typo."
+                )
             )
 
 

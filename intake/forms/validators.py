@@ -54,6 +54,8 @@ MESSAGES: dict[str, LazyString] = {
     "too_long": _l("Shorten this to %(max)d characters or fewer."),
     "required": _l("This field is required."),
     "invalid_date": _l("Use the date format YYYY-MM-DD, for example 2019-04-23."),
+    # Not an InputError code: IsoDate's own, for a YYYY-MM-DD date no calendar has.
+    "no_such_date": _l("This date does not exist. Check the day and the month."),
     "future_date": _l("Enter a date that is not in the future."),
     "too_old": _l("Check the year: the date cannot be more than %(years)d years ago."),
     "not_number": _l("Enter a number, for example 12.5."),
@@ -188,12 +190,19 @@ class IsoDate(_Check):
         self.today = today or _program_today
 
     def clean(self, text: str, form: Any) -> object:
-        parsed = inputs.parse_iso_date(
-            text,
-            today=self.today(),
-            max_years_back=self.max_years_back,
-            allow_future=self.allow_future,
-        )
+        try:
+            parsed = inputs.parse_iso_date(
+                text,
+                today=self.today(),
+                max_years_back=self.max_years_back,
+                allow_future=self.allow_future,
+            )
+        except InputError as exc:
+            # Right format, impossible day (2025-02-30, 2025-13-01): saying "use the format"
+            # would send people looking for a mistake they did not make.
+            if exc.code == "invalid_date" and inputs.has_iso_date_shape(text):
+                raise InputError("no_such_date") from None
+            raise
         return parsed.isoformat()
 
     def message(self, code: str) -> str | LazyString:

@@ -13,7 +13,7 @@ document.addEventListener("DOMContentLoaded", function () {
       if (!target) {
         return;
       }
-      // Radio and checkbox groups carry the id on the list: focus its first choice.
+      // Radio and checkbox groups carry the id on their fieldset: focus its first choice.
       var field = target.matches("input, select, textarea, button")
         ? target
         : target.querySelector("input, select, textarea");

@@ -3,6 +3,7 @@ R0 (the care team's queue, never eligibility triage) and the family's acknowledg
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -11,12 +12,13 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from intake.domain.reference import format_reference
+from intake.domain.reference import format_reference, is_valid_reference
 from intake.extensions import db
 from intake.models import FamilyMessage, Notification, OutboxEvent, Referral
 from intake.services import referrals
 from intake.services.referrals import Submission, submit_referral
 from tests.families.family_data import CHILD_DOB, CHILD_FAMILY, CHILD_GIVEN, message
+from tests.i18n.catalogue import ensure_compiled
 from tests.referral_data import valid_referral
 
 
@@ -160,3 +162,51 @@ def test_bad_message_input_is_refused_and_nothing_stored(
     assert count(app, Referral) == 0
     assert count(app, FamilyMessage) == 0
     assert count(app, OutboxEvent) == 0
+
+
+def test_reference_hint_and_error_give_a_real_reference_as_the_example(
+    client: FlaskClient,
+) -> None:
+    example = re.compile(r"for example ([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{3})\.")
+    hint = example.search(client.get("/message").get_data(as_text=True))
+    assert hint is not None and is_valid_reference(hint.group(1))
+    html = post(client, message(case_reference="ABCD-EFGH-JK")).get_data(as_text=True)
+    assert "it has 11 letters and numbers, like 7K3M-Q9TX-2HF" in html
+    assert is_valid_reference("7K3M-Q9TX-2HF")
+    assert "10 letters" not in html and "ABCD-EFGH-JK." not in html
+
+
+def test_the_other_topic_reads_as_a_topic_in_spanish_not_an_illness(
+    client: FlaskClient,
+) -> None:
+    ensure_compiled()
+    html = client.get("/message?lang=es").get_data(as_text=True)
+    topic = re.search(r'<select[^>]* id="topic".*?</select>', html, re.S)
+    assert topic is not None
+    assert '<option value="other">Otro tema</option>' in topic.group(0)
+    assert "Otra enfermedad" not in topic.group(0)
+    illness = client.get("/second-opinion").get_data(as_text=True)
+    assert '<option value="other">Otra enfermedad</option>' in illness
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_footer_speaks_to_parents_with_the_urgent_number(
+    app: Flask, client: FlaskClient, language: str
+) -> None:
+    ensure_compiled()
+    wording = {
+        "en": "If your child needs urgent care, call",
+        "es": "Si su hijo/a necesita atención urgente, llame al",
+    }[language]
+    for path in ("/message", "/second-opinion"):
+        footer = _footer(client.get(f"{path}?lang={language}").get_data(as_text=True))
+        assert wording in footer and app.config["URGENT_PHONE"] in footer, path
+        assert "urgent referral" not in footer and "derivación urgente" not in footer, path
+    clinicians = _footer(client.get("/refer").get_data(as_text=True))
+    assert app.config["URGENT_PHONE"] in clinicians and wording not in clinicians
+
+
+def _footer(html: str) -> str:
+    found = re.search(r'<footer class="site-footer">(.*?)</footer>', html, re.S)
+    assert found is not None
+    return found.group(1)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -174,7 +175,9 @@ def test_double_submit_returns_the_same_request(app: Flask, client: FlaskClient)
         ({"signature_name": "Someone Else"}, "signature_name", "exactly as you entered"),
         ({"requester_name": None}, "requester_name", "This field is required"),
         ({"requester_relationship": None}, "requester_relationship", "Choose one"),
-        ({"patient_dob": "2015-02-30"}, "patient_dob", "YYYY-MM-DD"),
+        ({"patient_dob": "2015-02-30"}, "patient_dob", "This date does not exist"),
+        ({"patient_dob": "2015-13-01"}, "patient_dob", "This date does not exist"),
+        ({"patient_dob": "30/02/2015"}, "patient_dob", "YYYY-MM-DD"),
         ({"patient_dob": "2099-01-01"}, "patient_dob", "not in the future"),
         ({"patient_dob": None}, "patient_dob", "Enter a date"),
         ({"patient_given_name": "Sof\u202eía"}, "patient_given_name", "text-direction"),
@@ -474,6 +477,66 @@ def test_every_problem_is_named_at_once(app: Flask, client: FlaskClient) -> None
     assert response.status_code == 422
     for field in ("family_email", "legal_authority", "authorize_release"):
         assert f'id="{field}-error"' in html, field
+
+
+@pytest.mark.parametrize(
+    ("typed_name", "signature"),
+    [
+        ("María O'Brien", "María O\u2019Brien"),  # iOS smart punctuation
+        ("María O'Brien", "Maria O'Brien"),  # no accents on this keyboard
+        ("María O\u2019Brien", "maria o`brien"),
+        ("María O'Brien", "MARÍA  O\u02bcBRIEN "),
+        ("Ana López-Ramírez", "Ana Lopez\u2013Ramirez"),  # an en dash for the hyphen
+        ("Ana López-Ramírez", "Ana Lo\u0301pez-Rami\u0301rez"),  # decomposed accents
+    ],
+)
+def test_the_signature_matches_the_name_however_the_keyboard_types_it(
+    app: Flask, client: FlaskClient, typed_name: str, signature: str
+) -> None:
+    data = second_opinion(requester_name=typed_name, signature_name=signature)
+    response = post(client, data)
+    assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+
+
+@pytest.mark.parametrize("signature", ["Mario O'Brien", "María OBrien", "María O'Brien-Ruiz"])
+def test_a_signature_that_is_another_name_is_still_refused(
+    app: Flask, client: FlaskClient, signature: str
+) -> None:
+    response = post(
+        client, second_opinion(requester_name="María O'Brien", signature_name=signature)
+    )
+    assert response.status_code == 422
+    assert "exactly as you entered" in response.get_data(as_text=True)
+    assert stored(app) == NOTHING
+
+
+def test_required_checkboxes_are_marked_required_like_the_other_questions(
+    client: FlaskClient,
+) -> None:
+    html = client.get("/second-opinion").get_data(as_text=True)
+    for name in ("legal_authority", "authorize_release"):
+        label = re.search(rf'<label for="{name}">(.*?)</label>', html, re.S)
+        assert label is not None, name
+        assert '<span class="req">(required)</span>' in label.group(1), name
+    optional = re.search(r'<label for="inpatient">(.*?)</label>', html, re.S)
+    assert optional is not None and "(required)" not in optional.group(1)
+
+
+def test_error_summary_links_of_choice_groups_land_on_the_group(client: FlaskClient) -> None:
+    data = second_opinion(
+        records_choice="fax", relapsed="maybe", contact_methods=["email", "pigeon"]
+    )
+    html = post(client, data).get_data(as_text=True)
+    for group in ("records_choice", "relapsed", "contact_methods"):
+        assert f'href="#{group}"' in html, group
+        assert re.search(rf'<fieldset id="{group}"[ >]', html), group
+
+
+def test_records_hint_gives_the_limit_per_file_and_in_all(app: Flask, client: FlaskClient) -> None:
+    html = collapse(client.get("/second-opinion").get_data(as_text=True))
+    total = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+    per_file, count = app.config["MAX_UPLOAD_MB"], app.config["MAX_UPLOAD_FILES"]
+    assert f"each file up to {per_file} MB, at most {count} files and {total} MB in all" in html
 
 
 def test_a_refused_request_says_its_files_must_be_attached_again(

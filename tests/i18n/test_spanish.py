@@ -113,7 +113,9 @@ def test_every_public_form_shows_its_errors_in_spanish(app: Flask, spanish: Flas
         assert_spanish(html, app, f"{url} with errors")
     status_errors = spanish.post("/status", data={"reference": "ABC", "dob": "2016-02-30"})
     html = status_errors.get_data(as_text=True)
-    assert "Revise el número de referencia" in html and "AAAA-MM-DD" in html
+    assert "Revise el número de referencia" in html and "Esta fecha no existe" in html
+    wrong_format = spanish.post("/status", data={"reference": "ABC", "dob": "14/03/2016"})
+    assert "AAAA-MM-DD" in wrong_format.get_data(as_text=True)
 
 
 def test_confirmation_and_status_pages_read_in_spanish(app: Flask, spanish: FlaskClient) -> None:

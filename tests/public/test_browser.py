@@ -160,9 +160,7 @@ def test_a_parent_asks_for_a_second_opinion_by_the_labels_and_checks_its_status(
 
     name = family_data.PARENT_NAME
     page.get_by_label(re.compile(r"^Your full name")).fill(name)
-    page.get_by_label(re.compile(r"^Your relationship to the child")).select_option(
-        label="Mother"
-    )
+    page.get_by_label(re.compile(r"^Your relationship to the child")).select_option(label="Mother")
     page.get_by_label(re.compile(r"^I am the child's parent or legal guardian")).check()
     page.get_by_role("textbox", name="Email", exact=True).fill(family_data.PARENT_EMAIL)
     page.get_by_label(re.compile(r"^You may email me")).check()
@@ -251,15 +249,57 @@ def test_no_public_page_scrolls_sideways_at_320_pixels(
     assert too_wide == []
 
 
-FOCUS_STYLE = """() => {
+FOCUS_STYLE = r"""() => {
   const el = document.activeElement;
   const style = getComputedStyle(el);
   const box = el.getBoundingClientRect();
+  // The colour around the element: the first ancestor background that is not transparent.
+  let behind = "rgb(255, 255, 255)";
+  for (let node = el.parentElement; node; node = node.parentElement) {
+    const colour = getComputedStyle(node).backgroundColor;
+    if (colour !== "transparent" && !/, 0\)$/.test(colour)) { behind = colour; break; }
+  }
   return {id: el.id, tag: el.tagName.toLowerCase(), outline: style.outlineStyle,
           width: parseFloat(style.outlineWidth), shadow: style.boxShadow,
+          outlineColor: style.outlineColor, behind: behind,
           onScreen: box.width > 0 && box.height > 0 && box.bottom > 0 && box.right > 0
                     && box.top < innerHeight && box.left < innerWidth};
 }"""
+RGB = re.compile(r"rgba?\((\d+), (\d+), (\d+)(?:, ([\d.]+))?\)")
+
+
+def _luminance(rgb: tuple[int, int, int]) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(v) for v in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(one: tuple[int, int, int], other: tuple[int, int, int]) -> float:
+    light, dark = sorted((_luminance(one), _luminance(other)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def _opaque_colours(css: str) -> list[tuple[int, int, int]]:
+    return [
+        (int(r), int(g), int(b))
+        for r, g, b, alpha in RGB.findall(css)
+        if alpha == "" or float(alpha) > 0.99
+    ]
+
+
+def _assert_focus_contrast(focus: dict[str, Any]) -> None:
+    """WCAG 1.4.11: the focus indicator has a part of at least 3:1 against what surrounds it,
+    and its two tones (outline and ring) are at least 3:1 against each other."""
+    outline = _opaque_colours(focus["outlineColor"]) if focus["outline"] != "none" else []
+    ring = _opaque_colours(focus["shadow"]) if focus["shadow"] != "none" else []
+    behind = _opaque_colours(focus["behind"])[0]
+    best = max((contrast(colour, behind) for colour in outline + ring), default=0.0)
+    assert best >= 3, f"focus indicator {best:.2f}:1 against {behind}: {focus}"
+    if outline and ring:
+        assert contrast(outline[0], ring[0]) >= 3, focus
 
 
 def _focused(page: Page) -> dict[str, Any]:
@@ -318,6 +358,27 @@ def test_the_status_lookup_works_with_the_keyboard_alone(
     expect(page.locator("#lookup-result")).to_be_focused()
 
 
+def test_an_error_summary_link_to_a_group_of_choices_focuses_its_first_choice(
+    web: str,
+    browser: Browser,  # noqa: F811
+) -> None:
+    page = _context(browser, "en").new_page()
+    page.goto(f"{web}/refer")
+    # A choice the question does not offer (as a tampered or stale form would send).
+    page.evaluate(
+        """() => { const choice = document.getElementById("is_treating_oncologist-0");
+                   choice.value = "maybe"; choice.checked = true; }"""
+    )
+    page.get_by_role("button", name="Send referral").click()
+    link = page.locator('#error-summary a[href="#is_treating_oncologist"]')
+    expect(link).to_be_visible()
+    expect(page.locator("fieldset#is_treating_oncologist")).to_have_count(1)
+    link.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#is_treating_oncologist-0")).to_be_focused()
+    _assert_focus_contrast(_assert_focus_visible(page))
+
+
 def test_language_switch_by_keyboard_keeps_spanish_across_pages(
     web: str,
     browser: Browser,  # noqa: F811
@@ -339,8 +400,8 @@ def test_every_control_shows_where_the_keyboard_is(
     browser: Browser,  # noqa: F811
     path: str,
 ) -> None:
-    """Tab through the whole page: each stop is on screen with a visible focus indicator,
-    and the keyboard gets out of the page again (no trap)."""
+    """Tab through the whole page: each stop is on screen with a visible focus indicator of
+    enough contrast, and the keyboard gets out of the page again (no trap)."""
     page = _context(browser, "en").new_page()
     page.goto(web + path)
     seen: list[str] = []

@@ -157,8 +157,10 @@ def test_malformed_input_gets_field_errors_linked_from_the_summary(client: Flask
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert 'href="#reference"' in html and 'href="#dob"' in html
-    assert "Check the reference" in html and "YYYY-MM-DD" in html
+    assert "Check the reference" in html and "This date does not exist" in html
     assert 'aria-invalid="true"' in html
+    wrong_format = lookup(client, "ABCD-EFGH-JK", "14/03/2016").get_data(as_text=True)
+    assert "YYYY-MM-DD" in wrong_format and "does not exist" not in wrong_format
 
 
 def test_missing_csrf_token_is_refused_with_the_form_again(app_config: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ stored, never a 500."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -474,6 +475,58 @@ def test_every_problem_is_named_at_once(app: Flask, client: FlaskClient) -> None
     for field in ("referrer_npi", "performance_score", "diagnosis_date"):
         assert f'id="{field}-error"' in html, field
     assert stored(app) == NOTHING
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown", "not_shown"),
+    [
+        ("2025-02-30", "This date does not exist", "Use the date format"),
+        ("2025-13-01", "This date does not exist", "Use the date format"),
+        ("2025-00-10", "This date does not exist", "Use the date format"),
+        ("30/02/2025", "Use the date format YYYY-MM-DD", "does not exist"),
+        ("2025-2-3", "Use the date format YYYY-MM-DD", "does not exist"),
+    ],
+)
+def test_an_impossible_date_is_told_apart_from_a_wrong_format(
+    app: Flask, client: FlaskClient, typed: str, shown: str, not_shown: str
+) -> None:
+    response = post(client, valid_referral(patient_dob=typed), {"doc_flow_cytometry": flow()})
+    error = re.search(r'id="patient_dob-error">(.*?)</p>', response.get_data(as_text=True))
+    assert response.status_code == 422 and error is not None
+    assert shown in error.group(1) and not_shown not in error.group(1)
+    assert stored(app) == NOTHING
+
+
+@pytest.mark.parametrize(
+    ("overrides", "group"),
+    [
+        ({"is_treating_oncologist": "maybe"}, "is_treating_oncologist"),
+        ({"genetics": ["x"]}, "genetics"),
+    ],
+)
+def test_error_summary_links_of_choice_groups_land_on_the_group(
+    client: FlaskClient, overrides: dict[str, Any], group: str
+) -> None:
+    html = post(client, valid_referral(**overrides), {"doc_flow_cytometry": flow()}).get_data(
+        as_text=True
+    )
+    assert f'href="#{group}"' in html
+    assert re.search(rf'<fieldset id="{group}"[ >]', html)
+    # Every link of the summary lands on an element of the page.
+    for target in re.findall(r'<a href="#([\w-]+)">', html):
+        assert f'id="{target}"' in html, target
+
+
+def test_the_form_and_the_413_page_give_both_size_limits(client: FlaskClient) -> None:
+    # app_config: 2 MB per file, 3 files, 8 MB for the whole request.
+    hint = client.get("/refer").get_data(as_text=True)
+    assert "each file up to 2 MB, at most 3 files and 8 MB in all" in hint
+    body = io.BytesIO(b"%PDF-" + b"0" * (9 * 1024 * 1024))
+    response = post(client, valid_referral(), {"doc_imaging": (body, "huge.pdf")})
+    assert response.status_code == 413
+    text = response.get_data(as_text=True)
+    assert "Each file can be up to 2 MB" in text and "up to 8 MB in all" in text
+    assert "the size shown on the form" not in text
 
 
 def test_a_refused_form_says_its_files_must_be_attached_again(
