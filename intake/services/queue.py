@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -18,6 +19,7 @@ from sqlalchemy import orm
 
 from intake.domain import messages, statuses
 from intake.domain.deadlines import TimeLeft, time_left
+from intake.domain.inputs import fold_name
 from intake.domain.reference import normalize_reference
 from intake.extensions import db
 from intake.models import FamilyMessage, Referral, User, UTCDateTime
@@ -180,22 +182,44 @@ def _filtered(user: User, filters: QueueFilters) -> sa.Select[tuple[Referral]]:
         )
     q = filters.q.strip()
     if q:
-        try:
-            reference = normalize_reference(q)
-        except ValueError:
-            reference = None
-        pattern = "%" + q.replace("\\", "").replace("%", "").replace("_", "").lower() + "%"
-        name_match = sa.or_(
-            sa.func.lower(Referral.patient_given_name).like(pattern),
-            sa.func.lower(Referral.patient_family_name).like(pattern),
-            sa.func.lower(Referral.patient_given_name + " " + Referral.patient_family_name).like(
-                pattern
-            ),
-        )
-        statement = statement.where(
-            sa.or_(Referral.reference == reference, name_match) if reference else name_match
-        )
+        statement = statement.where(_search_clause(q))
     return statement
+
+
+def _search_clause(q: str) -> sa.ColumnElement[bool]:
+    """A name (as typed, or folded), a date of birth, a whole reference or its start."""
+    try:
+        reference = normalize_reference(q)
+    except ValueError:
+        reference = None
+    pattern = "%" + _like_safe(q).lower() + "%"
+    matches = [
+        sa.func.lower(Referral.patient_given_name).like(pattern),
+        sa.func.lower(Referral.patient_family_name).like(pattern),
+        sa.func.lower(Referral.patient_given_name + " " + Referral.patient_family_name).like(
+            pattern
+        ),
+    ]
+    folded = _like_safe(fold_name(q))
+    if folded:
+        # Accents, case and punctuation folded as in the duplicate-child key
+        # (given|family|DOB): "zoe" finds "Zoë", "obrien" finds "O'Brien".
+        key_text = sa.func.replace(Referral.person_key, "|", " ")
+        matches.append(key_text.like("%" + folded + "%"))
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", q):
+        matches.append(Referral.person_key.like("%|" + q))  # a date of birth
+    compact = re.sub(r"[\s-]", "", q).upper()
+    if reference:
+        matches.append(Referral.reference == reference)
+    elif 3 <= len(compact) < 11 and compact.isalnum() and compact.isascii():
+        # The start of a reference, as read out on the phone ("4ATH").
+        matches.append(Referral.reference.like(compact + "%"))
+    return sa.or_(*matches)
+
+
+def _like_safe(text: str) -> str:
+    """``text`` without LIKE's wildcards and escape character."""
+    return text.replace("\\", "").replace("%", "").replace("_", "")
 
 
 def encode_cursor(referral: Referral) -> str:

@@ -733,3 +733,20 @@ def test_a_decided_case_no_longer_counts_down_or_shows_as_overdue(
     row = html[html.index("Lucia") : html.index("</tr>", html.index("Lucia"))]
     assert "overdue" not in row and " left" not in row
     assert "Lucia" not in client.get("/coordinator/?overdue=1").get_data(as_text=True)
+
+
+def test_queue_search_finds_names_as_typed_a_reference_start_and_a_birth_date(
+    app: Flask, client: FlaskClient, coordinator: object
+) -> None:
+    zoe = make_referral(app, patient_given_name="Zoë", patient_family_name="O'Brien-Núñez")
+    make_referral(
+        app, patient_given_name="Ana", patient_family_name="Silva", patient_dob="2015-01-02"
+    )
+    with app.app_context():
+        dob = db.session.scalar(
+            sa.select(Referral.person_key).where(Referral.reference == zoe)
+        ).rsplit("|", 1)[1]
+    for typed in ("zoe", "ZOE OBRIEN", "nunez", "obrien nunez", zoe[:4], zoe[:4].lower(), dob):
+        html = client.get("/coordinator/", query_string={"q": typed}).get_data(as_text=True)
+        assert "Zo&#235;" in html or "Zoë" in html, typed
+        assert "Silva" not in html, typed
