@@ -47,6 +47,9 @@ EXTRA_ITEMS = {
 MESSAGE_KIND = "existing_patient_message"
 INFO_KIND = "info_request"
 REMINDER_KIND = "info_reminder"
+# The staff email "something arrived through an upload link": `info_received.<link id>`, so
+# one per received answer (a link is spent once; the (case, kind) key is unique).
+RECEIVED_KIND = "info_received"
 SYSTEM_ACTOR = "system"
 
 
@@ -195,6 +198,61 @@ def resume_clock(referral: Referral) -> None:
     )
 
 
+def start_clock_if_none(referral: Referral, reason: str) -> None:
+    """A case back under review with no review deadline gets one, counted from now.
+
+    Decision 4 counts the review from the complete packet, so triage leaves an incomplete
+    packet without a deadline. Once the referrer or family has answered (or the links to the
+    doctors were closed), the case is back in a coordinator's hands even if items are still
+    missing: the priority's full review time starts then (the items stay listed as missing),
+    so the queue shows time left and escalation runs. A packet that becomes complete later
+    keeps this earlier deadline; a case that already had one resumed it (resume_clock).
+    """
+    if (
+        referral.review_due_at is not None
+        or referral.clock_paused_at is not None
+        or referral.status not in statuses.REVIEW_CLOCK
+    ):
+        return
+    days = REVIEW_BUSINESS_DAYS.get(referral.triage_priority or "", 2)
+    referral.review_due_at = program_calendar().deadline(now(), days)
+    db.session.add(
+        TimelineEvent(
+            referral_id=referral.id,
+            action="review_clock_started",
+            detail={
+                "due_at": referral.review_due_at.isoformat(),
+                "reason": reason,
+                "missing_items": list(referral.missing_items),
+            },
+        )
+    )
+
+
+def answer_notice_recipients(referral: Referral) -> tuple[str, list[str]]:
+    """Who hears that an answer arrived: the case's assignee, else the queue's coordinators."""
+    if referral.assignee_id:
+        assignee = db.session.get(User, referral.assignee_id)
+        if assignee is not None and assignee.active:
+            return "assignee", [assignee.email]
+    return "queue", notifications.coordinator_recipients(referral)
+
+
+def _queue_answer_notice(referral: Referral, info_request: InfoRequest) -> None:
+    to, recipients = answer_notice_recipients(referral)
+    notifications.ensure_notification(
+        referral, f"{RECEIVED_KIND}.{info_request.id}", recipients, language="en"
+    )
+    db.session.add(
+        TimelineEvent(
+            referral_id=referral.id,
+            actor=SYSTEM_ACTOR,
+            action="answer_notice_queued",
+            detail={"info_request": info_request.id, "to": to},
+        )
+    )
+
+
 # -- use cases -------------------------------------------------------------------------
 
 
@@ -320,6 +378,7 @@ def close_links_to_doctors(
         cases.change_status(
             referral, statuses.UNDER_REVIEW, actor=actor, role=role, detail={"reason": reason}
         )
+        start_clock_if_none(referral, "links_closed")
     return len(open_links)
 
 
@@ -485,6 +544,8 @@ def receive_upload(
                 referral, statuses.UNDER_REVIEW, actor="upload_link", role="coordinator"
             )
         retriage(referral, actor=SYSTEM_ACTOR)
+        start_clock_if_none(referral, "answer_received")
+        _queue_answer_notice(referral, info_request)
         if files:
             audit.record(
                 audit.CREATE, "document", info_request.id, detail=f"upload_link:{len(files)}"
@@ -652,7 +713,20 @@ def _send_refusal(notification: Notification) -> str | None:
     return closed_to_doctors(info_request)
 
 
+def _render_received(notification: Notification, context: dict[str, Any]) -> str:
+    """Fill the staff email for `info_received.<id>`: what kind of answer, never its text."""
+    info_request = db.session.get(InfoRequest, int(notification.kind.split(".")[1]))
+    if info_request is None:
+        raise ValueError(f"unknown information request in {notification.kind}")
+    referral = db.session.get(Referral, info_request.referral_id)
+    assert referral is not None
+    context["sender"] = "the family" if info_request.audience == "family" else "the referrer"
+    context["missing_count"] = len(referral.missing_items)
+    return RECEIVED_KIND
+
+
 notifications.KIND_RENDERERS[INFO_KIND] = _render_context
+notifications.KIND_RENDERERS[RECEIVED_KIND] = _render_received
 notifications.KIND_RENDERERS[REMINDER_KIND] = _render_context
 notifications.KIND_SEND_CHECKS[INFO_KIND] = _send_refusal
 notifications.KIND_SEND_CHECKS[REMINDER_KIND] = _send_refusal

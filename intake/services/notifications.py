@@ -208,6 +208,8 @@ SUBJECTS: dict[str, Any] = {
     "status_update": _l("Update on request %(reference)s"),
     "info_request": _l("More information needed for request %(reference)s"),
     "escalation": _l("Deadline alert: %(reference)s (%(priority)s)"),
+    # Staff only (English, like the staff pages): an upload link was answered.
+    "info_received": "Information received for case %(reference)s",
 }
 
 # Kinds `<prefix>.<…>` whose template name and context another module fills in (info requests,
