@@ -110,7 +110,9 @@ class QueueFilters:
             "priority": self.priority,
             "assignee": self.assignee,
             "overdue": "1" if self.overdue else "",
-            "q": self.q,
+            # Never the search text: it can be a name, and URLs end up in browser history and
+            # logs. The text stays in the session (the queue's search form posts it).
+            "search": "1" if self.q else "",
             "message": self.message,
         }
         return {k: v for k, v in args.items() if v}

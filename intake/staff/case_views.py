@@ -16,6 +16,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext as _
@@ -67,10 +68,32 @@ def _user() -> User:
     return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
 
 
+QUEUE_SEARCH = "queue_search"  # session key of the queue's search text
+
+
+@bp.post("/", endpoint="queue_search")
+@staff_required()
+def queue_search() -> Response:
+    """The filter form posts here so a name searched for never appears in a URL (browser
+    history, proxies, logs): the text goes into the session, the other filters into the URL."""
+    text = " ".join(request.form.get("q", "").split())[:100]
+    session[QUEUE_SEARCH] = text
+    args = {
+        name: request.form.get(name, "")
+        for name in ("status", "kind", "category", "priority", "assignee", "overdue", "message")
+    }
+    args = {name: value[:40] for name, value in args.items() if value}
+    if text:
+        args["search"] = "1"
+    return redirect(url_for("staff.queue", **args), code=303)
+
+
 @bp.get("/", endpoint="queue")
 @staff_required()
 def queue_page() -> str:
     args = request.args
+    # ?q= still works for links made by hand; the form's own search comes from the session.
+    search = args.get("q") or (session.get(QUEUE_SEARCH, "") if args.get("search") == "1" else "")
     filters = queue.QueueFilters(
         status=args.get("status", "") if args.get("status", "") in statuses.ALL_STATUSES else "",
         kind=args.get("kind", "") if args.get("kind", "") in CASE_KINDS else "",
@@ -78,7 +101,7 @@ def queue_page() -> str:
         priority=args.get("priority", "") if args.get("priority") in ("P1", "P2", "P3") else "",
         assignee=args.get("assignee", "")[:12],
         overdue=args.get("overdue") == "1",
-        q=args.get("q", "")[:100],
+        q=search[:100],
         message=args.get("message", "") if args.get("message") in MESSAGE_FILTERS else "",
     )
     page = queue.queue_page(

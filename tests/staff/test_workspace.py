@@ -750,3 +750,23 @@ def test_queue_search_finds_names_as_typed_a_reference_start_and_a_birth_date(
         html = client.get("/coordinator/", query_string={"q": typed}).get_data(as_text=True)
         assert "Zo&#235;" in html or "Zoë" in html, typed
         assert "Silva" not in html, typed
+
+
+def test_a_name_searched_for_never_appears_in_a_url(
+    app: Flask, client: FlaskClient, coordinator: object
+) -> None:
+    for _ in range(3):
+        make_referral(app, patient_given_name="Ana", patient_family_name="Silva")
+    make_referral(app, patient_given_name="Mateo", patient_family_name="Reyes")
+    app.config["QUEUE_PAGE_SIZE"] = 2
+    response = client.post("/coordinator/", data={"q": "Silva", "overdue": ""})
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert "Silva" not in location and "search=1" in location
+    page = client.get(location).get_data(as_text=True)
+    assert "Silva" in page and "Mateo" not in page
+    assert 'value="Silva"' in page  # the box keeps the text
+    following = re.search(r'href="([^"]+)" rel="next"', page)
+    assert following and "Silva" not in following.group(1)
+    second = client.get(html.unescape(following.group(1))).get_data(as_text=True)
+    assert "Silva" in second and "Mateo" not in second
