@@ -18,11 +18,16 @@ __all__ = [
     "add_business_seconds",
     "escalation_level",
     "format_business",
+    "format_due",
+    "format_hours",
     "time_left",
 ]
 
 LEVEL_ONE_SHARE = 0.75
 LEVEL_THREE_AFTER = timedelta(hours=4)
+# Staff pages are English only; not the process locale's names.
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def _day_seconds(calendar: BusinessCalendar) -> float:
@@ -54,6 +59,9 @@ class TimeLeft:
     seconds: float  # business seconds; negative once overdue
     overdue: bool
     label: str
+    # "due 17:00", "due tomorrow 08:00", "due Mon 08:00" (program time zone) while at most one
+    # business day is left; empty otherwise. Already part of ``label``.
+    due_label: str = ""
 
 
 def format_business(seconds: float, calendar: BusinessCalendar) -> str:
@@ -72,13 +80,43 @@ def format_business(seconds: float, calendar: BusinessCalendar) -> str:
     return " ".join(parts) or "0 min"
 
 
+def format_hours(seconds: float) -> str:
+    """``9 h``, ``2 h 15 min`` or ``10 min``: business time in hours and minutes."""
+    hours, minutes = divmod(int(abs(seconds) // 60), 60)
+    parts = [f"{hours} h"] if hours else []
+    if minutes:
+        parts.append(f"{minutes} min")
+    return " ".join(parts) or "0 min"
+
+
+def format_due(calendar: BusinessCalendar, now: datetime, due: datetime) -> str:
+    """The due clock time in the program's zone: ``due 17:00`` today, ``due tomorrow 08:00``,
+    else ``due Mon 08:00`` (within the week) or ``due 7 Dec 08:00``."""
+    local_due = calendar.local(due)
+    days = (local_due.date() - calendar.local_date(now)).days
+    clock = local_due.strftime("%H:%M")
+    if days == 0:
+        return f"due {clock}"
+    if days == 1:
+        return f"due tomorrow {clock}"
+    if 1 < days < 7:
+        return f"due {_WEEKDAYS[local_due.weekday()]} {clock}"
+    return f"due {local_due.day} {_MONTHS[local_due.month - 1]} {clock}"
+
+
 def time_left(calendar: BusinessCalendar, now: datetime, due: datetime) -> TimeLeft:
+    """Business time left. At most one business day left: hours and minutes plus the due clock
+    time, so a P1 due at 17:00 today reads apart from a P2 due at 08:00 tomorrow (the same
+    business time away); more: ``1 d 3 h left``."""
     seconds = calendar.business_seconds_between(now, due)
     overdue = now >= due
-    text = format_business(seconds, calendar)
     if overdue:
+        text = format_business(seconds, calendar)
         return TimeLeft(-abs(seconds), True, f"overdue by {text}" if seconds else "overdue")
-    return TimeLeft(seconds, False, f"{text} left")
+    if seconds <= _day_seconds(calendar):
+        due_label = format_due(calendar, now, due)
+        return TimeLeft(seconds, False, f"{format_hours(seconds)} left, {due_label}", due_label)
+    return TimeLeft(seconds, False, f"{format_business(seconds, calendar)} left")
 
 
 def escalation_level(

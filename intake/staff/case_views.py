@@ -26,6 +26,7 @@ from werkzeug.exceptions import NotFound
 from wtforms.fields.choices import SelectChoice
 
 from intake.domain import messages, scan, statuses
+from intake.domain.deadlines import TimeLeft, time_left
 from intake.domain.reference import format_reference, normalize_reference
 from intake.domain.triage import CATEGORIES, CATEGORY_LABELS, MISSING_ITEM_LABELS, PRIORITY_LABELS
 from intake.extensions import db
@@ -48,6 +49,8 @@ from intake.services import (
     queue,
     uploads,
 )
+from intake.services.auth import now
+from intake.services.referrals import program_calendar
 from intake.services.routing import CASE_KINDS
 from intake.staff import bp, staff_required, throttle
 from intake.staff.forms import (
@@ -280,6 +283,7 @@ def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, A
         "near_match_form": NearMatchForm(),
         "missing": [(code, MISSING_ITEM_LABELS.get(code, code)) for code in referral.missing_items],
         "priority_label": PRIORITY_LABELS.get(referral.triage_priority or "", ""),
+        "review_left": _review_left(referral),
         "category_label": CATEGORY_LABELS.get(referral.triage_category or "", ""),
         "status_labels": statuses.STATUS_LABELS,
         "decision_reasons": statuses.DECISION_REASONS,
@@ -300,6 +304,17 @@ def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, A
         # Family paths: the message's state and the records-release authorization.
         **family_views.case_extras(referral, user, forms),
     }
+
+
+def _review_left(referral: Referral) -> TimeLeft | None:
+    """The review clock's time left as the queue shows it, while it runs (decision 4)."""
+    if (
+        referral.review_due_at is None
+        or referral.clock_paused_at is not None
+        or referral.status not in statuses.REVIEW_CLOCK
+    ):
+        return None
+    return time_left(program_calendar(), now(), referral.review_due_at)
 
 
 def _assign_form(referral: Referral) -> AssignForm:
