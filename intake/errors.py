@@ -18,6 +18,10 @@ log = logging.getLogger("intake.errors")
 # Views that can show their form again after an expired or missing CSRF token, keeping the
 # user's text (security.md §5 row 25).
 RESUBMIT_VIEWS: dict[str, Callable[[], tuple[str, int]]] = {}
+# Long public forms that, refused by the rate limit (429), show the form again with what was
+# typed and when to send it, rather than an error page that loses it all (a hospital's shared
+# address can reach the limit). Called with the message to show.
+SHOW_AGAIN_ON_LIMIT: dict[str, Callable[[str], tuple[str, int]]] = {}
 
 MESSAGES = {
     400: _l("The request could not be understood. Please go back and try again."),
@@ -33,6 +37,13 @@ MESSAGES = {
     429: _l("Too many requests. Please wait a moment and try again."),
     503: _l("The service is briefly unavailable. Nothing was saved; please try again shortly."),
 }
+
+
+LIMITED_FORM_MESSAGE = _l(
+    "Too many forms were sent from your network in a short time, so this one was not saved. "
+    "Your answers are below: wait a few minutes, attach any files again and send it again. "
+    "If it is urgent, call us."
+)
 
 
 def max_request_mb() -> str:
@@ -91,6 +102,12 @@ def init_app(app: Flask) -> None:
         code = error.code or 500
         if code in (301, 302, 303, 307, 308):
             return error
+        show_again = SHOW_AGAIN_ON_LIMIT.get(request.endpoint or "")
+        if code == 429 and request.method == "POST" and show_again is not None:
+            # Flask-Limiter still adds Retry-After to this response (RATELIMIT_HEADERS_ENABLED).
+            log.warning("rate_limited_form endpoint=%s", request.endpoint)
+            body, _status = show_again(str(LIMITED_FORM_MESSAGE))
+            return body, 429
         return _render_error(code)
 
     @app.errorhandler(Exception)

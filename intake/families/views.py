@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from intake.domain.reference import format_reference
-from intake.errors import RESUBMIT_VIEWS
+from intake.errors import RESUBMIT_VIEWS, SHOW_AGAIN_ON_LIMIT
 from intake.extensions import limiter
 from intake.families import bp
 from intake.forms.family import (
@@ -189,3 +189,21 @@ RESUBMIT_VIEWS["families.second_opinion"] = lambda: _resubmit(
     SecondOpinionForm, _render_second_opinion
 )
 RESUBMIT_VIEWS["families.message"] = lambda: _resubmit(MessageForm, _render_message)
+
+
+def _show_again(form_class: Any, render: Any, problem: str) -> tuple[str, int]:
+    """The form as it was sent, with ``problem`` above it (nothing was stored)."""
+    form = form_class(meta={"csrf": True})
+    try:
+        uuid.UUID(str(form.submission_id.data))
+    except ValueError:
+        form.submission_id.data = str(uuid.uuid4())
+    return render(form, problems=[problem], status=429)  # type: ignore[no-any-return]
+
+
+SHOW_AGAIN_ON_LIMIT["families.second_opinion"] = lambda problem: _show_again(
+    SecondOpinionForm, _render_second_opinion, problem
+)
+SHOW_AGAIN_ON_LIMIT["families.message"] = lambda problem: _show_again(
+    MessageForm, _render_message, problem
+)

@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 
 from intake.domain.files import UploadError
 from intake.domain.reference import format_reference
-from intake.errors import RESUBMIT_VIEWS
+from intake.errors import RESUBMIT_VIEWS, SHOW_AGAIN_ON_LIMIT
 from intake.extensions import db, limiter
 from intake.forms.referral import DOCUMENT_SLOTS, REQUIRED_FIELDS, SECTIONS, ReferralForm
 from intake.forms.validators import upload_error_message
@@ -197,6 +197,17 @@ def _resubmit_after_csrf_failure() -> tuple[str, int]:
 
 
 RESUBMIT_VIEWS["public.refer"] = _resubmit_after_csrf_failure
+
+
+def _show_again(problem: str) -> tuple[str, int]:
+    """The form as it was sent, with ``problem`` above it (nothing was stored)."""
+    form = ReferralForm(meta={"csrf": True})
+    if not _valid_submission_id(form.submission_id.data):
+        form.submission_id.data = str(uuid.uuid4())
+    return _render_form(form, problems=[problem], status=429)
+
+
+SHOW_AGAIN_ON_LIMIT["public.refer"] = _show_again
 
 
 def _valid_submission_id(value: Any) -> bool:
