@@ -20,9 +20,11 @@ from types import MappingProxyType
 
 __all__ = [
     "ALL_STATUSES",
+    "CONFIRM_REQUIRED",
     "DECISION_REASONS",
     "FAMILY_NOTIFY",
     "FHIR_TASK_STATUS",
+    "REASON_ALLOWED",
     "REASON_REQUIRED",
     "REFERRER_ONLY_NOTIFY",
     "REVIEWER_ONLY",
@@ -34,6 +36,7 @@ __all__ = [
     "TransitionError",
     "allowed_next",
     "check_transition",
+    "confirmation_text",
     "fhir_task_status",
 ]
 
@@ -91,6 +94,12 @@ _SYSTEM_MOVES = frozenset({(RECEIVED, UNDER_REVIEW)})
 # (domain.md: triage only suggests). Declines and redirects also need a coded reason.
 REVIEWER_ONLY: frozenset[str] = frozenset({ACCEPTED, DECLINED, REDIRECTED})
 REASON_REQUIRED: frozenset[str] = frozenset({DECLINED, REDIRECTED})
+# The moves the case page records a reason with: the two decisions that need one, and a
+# withdrawal (e.g. ``family_declined``). A reason next to "Accepted" would read as a refusal.
+REASON_ALLOWED: frozenset[str] = REASON_REQUIRED | {WITHDRAWN}
+# Final moves and physician decisions: the case page asks for a ticked confirmation first
+# (one misclick once withdrew a case for good).
+CONFIRM_REQUIRED: frozenset[str] = TERMINAL | REVIEWER_ONLY
 
 DECISION_REASONS: dict[str, str] = {
     "not_eligible_age": "Not eligible: age",
@@ -137,6 +146,23 @@ FAMILY_NOTIFY: frozenset[str] = frozenset(
 )
 # ...and these go to the referrer only, after the reviewer signs.
 REFERRER_ONLY_NOTIFY: frozenset[str] = frozenset({DECLINED, REDIRECTED})
+
+
+def confirmation_text(target: str) -> str:
+    """What moving a case to ``target`` does besides changing its status, in plain English:
+    who is emailed (decision 9) and whether it can be undone. Derived from the tables above."""
+    _require_status(target, "target")
+    if target in FAMILY_NOTIFY:
+        emailed = "the referrer and the family (if they agreed to email) are emailed"
+    elif target in REFERRER_ONLY_NOTIFY:
+        emailed = "the referrer is emailed"
+    else:
+        emailed = "nobody is emailed"
+    if target in TERMINAL:
+        return f"{emailed}; this is final and cannot be undone."
+    labels = [STATUS_LABELS[s] for s in TRANSITIONS[target]]
+    after = " or ".join(filter(None, (", ".join(labels[:-1]), labels[-1])))
+    return f"{emailed}; afterwards the case can only move to {after}."
 
 
 class TransitionError(ValueError):

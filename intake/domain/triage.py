@@ -85,6 +85,7 @@ __all__ = [
     "CNS_STATUSES",
     "DEFAULT_THRESHOLDS",
     "DISEASES",
+    "HARD_FLAG_LABELS",
     "KINDS",
     "LEUKEMIAS",
     "LIKELY_ELIGIBLE_COMMERCIAL",
@@ -179,6 +180,18 @@ MISSING_ITEM_LABELS: dict[str, str] = {
     "mrd_result": N_("MRD result"),
     "cns_status": N_("CNS status (CNS1/2/3)"),
     "oncologist_contact": N_("Treating oncologist's contact"),
+}
+
+# R6 hard flags as staff read them (English only: shown on the coordinator's case page).
+HARD_FLAG_LABELS: dict[str, str] = {
+    "cns3": "Active CNS3 disease",
+    "uncontrolled_infection": "Uncontrolled infection",
+    "gvhd_grade_2_4": "GVHD grade 2-4",
+    "systemic_immunosuppression": "On systemic immunosuppression",
+    "recent_dli": "Recent donor lymphocyte infusion (DLI)",
+    "hiv_hbv_hcv": "HIV, HBV or HCV infection",
+    "pregnancy": "Pregnancy",
+    "low_performance_score": "Low Lansky/Karnofsky performance score",
 }
 
 _DISEASE_LABELS: Final = {

@@ -104,13 +104,11 @@ def add_note(referral: Referral, actor: User, body: str, contact: str | None = N
     return note
 
 
-def change_status(
+def check_status_change(
     referral: Referral, actor: User, target: str, reason_code: str | None
-) -> TimelineEvent:
-    """A staff status change through the state machine; raises statuses.TransitionError.
-
-    Leaving `needs_info` by hand closes the open information request and resumes the clock.
-    """
+) -> None:
+    """Raise statuses.TransitionError if ``change_status`` would refuse the move; changes
+    nothing (the case page checks a final move before asking for its confirmation)."""
     if referral.kind == MESSAGE_KIND:
         # Decision 11: a message is not a referral. Its case follows the message's own states
         # (closing the message closes the case); a referral status here would leave the two
@@ -125,6 +123,19 @@ def change_status(
             "Use 'Request more information' to move a case to 'needs_info': it sends the "
             "upload link and pauses the clock.",
         )
+    statuses.check_transition(
+        referral.status, target, role=actor.role, reason_code=reason_code or None
+    )
+
+
+def change_status(
+    referral: Referral, actor: User, target: str, reason_code: str | None
+) -> TimelineEvent:
+    """A staff status change through the state machine; raises statuses.TransitionError.
+
+    Leaving `needs_info` by hand closes the open information request and resumes the clock.
+    """
+    check_status_change(referral, actor, target, reason_code)
     leaving_needs_info = referral.status == statuses.NEEDS_INFO
     event = cases.change_status(
         referral, target, actor=actor.email, role=actor.role, reason_code=reason_code or None

@@ -28,7 +28,14 @@ from wtforms.fields.choices import SelectChoice
 from intake.domain import messages, scan, statuses
 from intake.domain.deadlines import TimeLeft, time_left
 from intake.domain.reference import format_reference, normalize_reference
-from intake.domain.triage import CATEGORIES, CATEGORY_LABELS, MISSING_ITEM_LABELS, PRIORITY_LABELS
+from intake.domain.triage import (
+    CATEGORIES,
+    CATEGORY_LABELS,
+    HARD_FLAG_LABELS,
+    MISSING_ITEM_LABELS,
+    PRIORITY_LABELS,
+    age_in_years,
+)
 from intake.extensions import db
 from intake.forms.family import (
     MESSAGE_SECTIONS,
@@ -44,8 +51,10 @@ from intake.services import (
     audit,
     break_glass,
     casework,
+    escalation,
     info_requests,
     near_match,
+    notifications,
     queue,
     uploads,
 )
@@ -235,6 +244,51 @@ def _timeline(referral: Referral) -> list[dict[str, Any]]:
     return items
 
 
+# The timeline's emails by kind (the part of the kind before the first dot).
+NOTIFICATION_LABELS: dict[str, str] = {
+    notifications.COORDINATOR_NEW: "New-case alert to the coordinators",
+    notifications.REFERRER_ACK: "Acknowledgement to the referrer",
+    notifications.FAMILY_ACK: "Acknowledgement to the family",
+    notifications.FAMILY_MESSAGE_ACK: "Acknowledgement of the message to the family",
+    notifications.CARE_TEAM_NEW: "New-message alert to the care team",
+    notifications.FAMILY_MESSAGE_ANSWERED: "'Your care team answered' notice to the family",
+    info_requests.INFO_KIND: "Request for more information",
+    info_requests.REMINDER_KIND: "Reminder of the request for more information",
+    info_requests.RECEIVED_KIND: "Notice to staff: information arrived through an upload link",
+    escalation.KIND: "Deadline escalation to staff",
+    "status": "Status update",
+}
+_AUDIENCES = {"referrer": "to the referrer", "family": "to the family"}
+
+
+def notification_label(kind: str) -> str:
+    """A notification kind as staff read it, e.g. ``status.12.family`` is "Status update to
+    the family"; an unknown kind is shown as it is."""
+    base, _dot, rest = kind.partition(".")
+    label = NOTIFICATION_LABELS.get(base)
+    if label is None:
+        return kind
+    audience = rest.rsplit(".", 1)[-1] if base == "status" else ""
+    return f"{label} {_AUDIENCES[audience]}" if audience in _AUDIENCES else label
+
+
+def _patient_age(referral: Referral) -> int | None:
+    """Whole years on the program-local receipt date, as triage counts them."""
+    if referral.patient_dob is None:
+        return None
+    received_on = program_calendar().local_date(referral.created_at)
+    return age_in_years(referral.patient_dob, received_on)
+
+
+def _status_confirmations(choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """What each offered final move or decision does, for the confirmation box."""
+    return [
+        (label, statuses.confirmation_text(target))
+        for target, label in choices
+        if target in statuses.CONFIRM_REQUIRED
+    ]
+
+
 def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, Any]:
     from intake.staff import family_views
 
@@ -249,7 +303,8 @@ def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, A
         assign_form.assignee.data = str(referral.assignee_id or "")
         assign_form.reviewer.data = str(referral.reviewer_id or "")
     status_form = forms.get("status_form") or StatusForm()
-    status_form.target.choices = as_choices(_status_choices(referral, user))
+    status_choices = _status_choices(referral, user)
+    status_form.target.choices = as_choices(status_choices)
     info_form = forms.get("info_form") or _info_form(referral)
     if not forms.get("info_form"):
         info_form.items.data = list(referral.missing_items)
@@ -285,6 +340,11 @@ def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, A
         "priority_label": PRIORITY_LABELS.get(referral.triage_priority or "", ""),
         "review_left": _review_left(referral),
         "category_label": CATEGORY_LABELS.get(referral.triage_category or "", ""),
+        "flag_labels": [HARD_FLAG_LABELS.get(f, f) for f in referral.hard_flags or []],
+        "patient_age": _patient_age(referral),
+        "format_reference": format_reference,
+        "notification_label": notification_label,
+        "status_confirmations": _status_confirmations(status_choices),
         "status_labels": statuses.STATUS_LABELS,
         "decision_reasons": statuses.DECISION_REASONS,
         "assignee": db.session.get(User, referral.assignee_id) if referral.assignee_id else None,
@@ -446,8 +506,17 @@ def change_status(reference: str) -> Response | tuple[str, int]:
     form.target.choices = as_choices([(s, s) for s in statuses.ALL_STATUSES])
     if not form.validate_on_submit():
         return _rerender(referral, status_form=form)
+    target = form.target.data or ""
     try:
-        casework.change_status(referral, user, form.target.data or "", form.reason_code.data)
+        if target in statuses.CONFIRM_REQUIRED and not form.confirm.data:
+            # A refused move says why first; a possible one waits for the ticked box.
+            casework.check_status_change(referral, user, target, form.reason_code.data)
+            form.confirm.errors = [
+                f"Tick the box to confirm “{statuses.STATUS_LABELS[target]}”: "
+                + statuses.confirmation_text(target)
+            ]
+            return _rerender(referral, status_form=form)
+        casework.change_status(referral, user, target, form.reason_code.data)
     except statuses.TransitionError as error:
         _record_refusal(referral, user, error)
         form.target.errors = [error.message]

@@ -107,13 +107,28 @@ class NoteForm(FlaskForm):
 
 
 class StatusForm(FlaskForm):
+    # Staff pages are English only: plain strings, no catalogue entries.
     target = SelectField(_l("New status"), choices=[], validate_choice=True)
     reason_code = SelectField(
-        _l("Reason"),
+        "Reason (only for Not a candidate, Referred to another program or Withdrawn)",
         choices=as_choices([("", _l("No reason")), *statuses.DECISION_REASONS.items()]),
         validate_choice=True,
         default="",
     )
+    # Final moves and decisions (statuses.CONFIRM_REQUIRED) need it; the view checks it after
+    # the state machine, so a refused move says why first.
+    confirm = BooleanField(
+        "I confirm what this change does (needed for a decision or a final status)",
+        description="What each of these does:",
+    )
+
+    def validate_reason_code(self, field: Any) -> None:
+        if field.data and self.target.data not in statuses.REASON_ALLOWED:
+            label = statuses.STATUS_LABELS.get(self.target.data or "", self.target.data)
+            raise ValidationError(
+                f"“{label}” is recorded without a reason: choose “No reason”. Reasons are "
+                "for Not a candidate, Referred to another program or Withdrawn."
+            )
 
 
 class InfoRequestForm(FlaskForm):

@@ -77,7 +77,12 @@ def test_status_change_emails_the_family_in_spanish_and_the_oncologist_in_englis
         case = doctor.get(f"{base}/coordinator/referrals/{reference}", timeout=10)
         changed = doctor.post(
             f"{base}/coordinator/referrals/{reference}/status",
-            data={"target": "accepted", "reason_code": "", "csrf_token": csrf(case.text)},
+            data={
+                "target": "accepted",
+                "reason_code": "",
+                "confirm": "y",
+                "csrf_token": csrf(case.text),
+            },
             timeout=10,
         )
         assert changed.status_code == 200 and "Accepted" in changed.text

@@ -177,7 +177,13 @@ def test_referral_to_acceptance_in_a_real_browser(
         _sign_in(doctor, base, reviewer)
         doctor.locator("a.case-link", has_text=formatted).click()
         expect(doctor.get_by_text("flow-2026-10-20.pdf")).to_be_visible()
+        # A decision needs the confirmation box: without it nothing changes.
         doctor.select_option("#target", "accepted")
+        doctor.get_by_role("button", name="Change status").click()
+        expect(doctor.locator("#confirm-error")).to_contain_text("Tick the box to confirm")
+        assert case_row(engine, reference).status == "under_review"
+        doctor.select_option("#target", "accepted")
+        doctor.get_by_label("I confirm what this change does").check()
         doctor.get_by_role("button", name="Change status").click()
         expect(doctor.locator("#case-status")).to_have_text("Accepted")
         assert case_row(engine, reference).status == "accepted"

@@ -135,7 +135,7 @@ def test_needs_info_loop_with_real_worker_and_smtp(
         def delivered() -> bool:
             html = staff.get(case_url, timeout=10).text
             return "flow-2026-10-20.pdf" in html and bool(
-                re.search(r"email <code>info_request</code> · delivery: <strong>sent", html)
+                re.search(r"email: Request for more information · delivery: <strong>sent", html)
             )
 
         wait_for(delivered, 30, "the case page to show the delivered request email")

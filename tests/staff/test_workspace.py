@@ -344,14 +344,13 @@ def test_state_machine_through_the_workspace(app: Flask) -> None:
             reviewer_move = target in statuses.REVIEWER_ONLY
             client = as_rev if reviewer_move else as_coord
             role = "reviewer" if reviewer_move else "coordinator"
-            reason = "other" if reviewer_move else None
+            reason = "other" if target in statuses.REASON_REQUIRED else None
             if target == statuses.NEEDS_INFO:
                 ask = {"items": ["insurance_card"], "audience": "referrer"}
                 response = client.post(f"{url}/request-info", data=ask)
             else:
-                response = client.post(
-                    f"{url}/status", data={"target": target, "reason_code": reason or ""}
-                )
+                move = {"target": target, "reason_code": reason or "", "confirm": "y"}
+                response = client.post(f"{url}/status", data=move)
             allowed = target in statuses.TRANSITIONS[current]
             after = get_referral(app, reference)
             if allowed:
@@ -394,7 +393,7 @@ def test_only_reviewers_record_declined_and_need_a_reason(app: Flask) -> None:
     assert "needs a reason code" in no_reason.get_data(as_text=True)
     ok = as_rev.post(
         f"/coordinator/referrals/{reference}/status",
-        data={"target": "declined", "reason_code": "not_eligible_age"},
+        data={"target": "declined", "reason_code": "not_eligible_age", "confirm": "y"},
     )
     assert ok.status_code == 303
     referral = get_referral(app, reference)
