@@ -43,6 +43,20 @@ EXTRA_ITEMS = {
     "insurance_card": N_("Insurance card"),
     "authorization": N_("Signed release of information"),
 }
+# What a parent can provide, in plain words: a request to the family offers and asks only these
+# (clinical items such as the CNS status or the MRD result go to the oncologist).
+FAMILY_ITEM_LABELS = {
+    "date_of_birth": N_("Your child's date of birth"),
+    "disease": N_("Your child's diagnosis, as the doctors named it"),
+    "oncologist_contact": N_("Your child's cancer doctor: name, hospital, and phone or email"),
+    "prior_car_t": N_("Has your child had CAR T-cell therapy before? (yes or no)"),
+    "had_hsct": N_("Has your child had a bone marrow or stem cell transplant? (yes or no)"),
+    "pathology_report": N_("Hospital reports you have, such as bone marrow or pathology reports"),
+    "treatment_summary": N_("A treatment summary from your child's hospital, if you have one"),
+    "insurance_card": N_("Your child's insurance card (front and back)"),
+    "authorization": N_("The signed release of information form"),
+}
+AUDIENCE_NAMES = {"referrer": "the referring clinician", "family": "the family"}
 # casework.MESSAGE_KIND (casework imports this module).
 MESSAGE_KIND = "existing_patient_message"
 INFO_KIND = "info_request"
@@ -58,8 +72,20 @@ SYSTEM_ACTOR = "system"
 ANSWERS_KEY = "info_answers"
 
 
-def item_label(code: str) -> str:
+def item_label(code: str, audience: str = "referrer") -> str:
+    """The item's name for ``audience``: plain words for a family, clinical ones otherwise."""
+    if audience == "family" and code in FAMILY_ITEM_LABELS:
+        return FAMILY_ITEM_LABELS[code]
     return MISSING_ITEM_LABELS.get(code) or EXTRA_ITEMS.get(code) or code.replace("_", " ")
+
+
+def family_can_answer(code: str) -> bool:
+    return code in FAMILY_ITEM_LABELS
+
+
+def clinical_items(codes: list[str]) -> list[str]:
+    """The items among ``codes`` that only a clinician can answer."""
+    return [code for code in codes if not family_can_answer(code)]
 
 
 def is_document_item(code: str) -> bool:
@@ -105,9 +131,43 @@ def received_answers(referral: Referral) -> dict[int, list[tuple[str, str]]]:
 
 
 def item_choices(referral: Referral) -> list[tuple[str, str]]:
-    """The case's missing items first, then the usual documents."""
+    """The case's missing items first, then the usual documents; only what a parent can
+    provide when the family is the only one who can be asked. When both can be, the clinical
+    items are marked as the clinician's."""
     codes = list(dict.fromkeys([*referral.missing_items, *EXTRA_ITEMS]))
+    audiences = [code for code, _label in audience_choices(referral)]
+    if audiences == ["family"]:
+        return [(code, item_label(code, "family")) for code in codes if family_can_answer(code)]
+    if "family" in audiences:
+        return [
+            (code, item_label(code) + ("" if family_can_answer(code) else " (clinician only)"))
+            for code in codes
+        ]
     return [(code, item_label(code)) for code in codes]
+
+
+def default_items(referral: Referral) -> list[str]:
+    """The items ticked when the form opens: the case's missing items that the default
+    audience (the first offered) can answer."""
+    audiences = [code for code, _label in audience_choices(referral)]
+    if audiences[:1] == ["family"]:
+        return [code for code in referral.missing_items if family_can_answer(code)]
+    return list(referral.missing_items)
+
+
+def family_refusal(referral: Referral, items: list[str]) -> str | None:
+    """Why ``items`` cannot be asked of the family (None if they can): clinical items go to the
+    child's oncologist."""
+    clinical = clinical_items(items)
+    if not clinical:
+        return None
+    names = ", ".join(item_label(code) for code in clinical)
+    where = (
+        "ask the referring clinician for them instead"
+        if referral.referrer_email
+        else "they go to the child's oncologist: ask the family for the oncologist's contact"
+    )
+    return f"The family is asked only for what a parent can provide. Not for: {names}; {where}."
 
 
 def audience_choices(referral: Referral) -> list[tuple[str, str]]:
@@ -278,10 +338,19 @@ def request_info(
         raise ValueError("unknown or empty items")
     if audience not in {code for code, _label in audience_choices(referral)}:
         raise ValueError("unknown audience")
+    if audience == "family" and family_refusal(referral, items):
+        raise ValueError("clinical items asked of the family")
     if audience != "family":
         # Decision 16: asking the family's doctors relies on the family's authorization.
         authorization.check_records_request(referral)
-    cases.change_status(referral, statuses.NEEDS_INFO, actor=actor.email, role=actor.role)
+    # The audience asked goes with the status change: the status emails say who was asked.
+    cases.change_status(
+        referral,
+        statuses.NEEDS_INFO,
+        actor=actor.email,
+        role=actor.role,
+        detail={"info_audience": audience},
+    )
     nonce = secrets.token_hex(16)
     info_request = InfoRequest(
         referral_id=referral.id,
@@ -691,7 +760,9 @@ def _render_context(notification: Notification, context: dict[str, Any]) -> str:
     context["expires_at"] = info_request.expires_at
     # Item labels are generic document names, never answers or diagnoses; translated in the
     # email's language when the template renders them.
-    context["items"] = [lazy_gettext(item_label(code)) for code in info_request.items]
+    context["items"] = [
+        lazy_gettext(item_label(code, info_request.audience)) for code in info_request.items
+    ]
     context["reminder"] = parts[0] == REMINDER_KIND
     return "info_request"
 

@@ -179,6 +179,8 @@ def _template_and_subject(notification: Notification, context: dict[str, Any]) -
         event = db.session.get(TimelineEvent, int(event_id))
         context["new_status"] = event.to_status if event else None
         context["audience"] = audience
+        # Who a request for information went to (needs_info): the other audience is told so.
+        context["info_audience"] = ((event.detail or {}) if event else {}).get("info_audience")
         kind = "status_update"
     elif kind.split(".", 1)[0] in KIND_RENDERERS:
         kind = KIND_RENDERERS[kind.split(".", 1)[0]](notification, context)

@@ -307,7 +307,7 @@ def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, A
     status_form.target.choices = as_choices(status_choices)
     info_form = forms.get("info_form") or _info_form(referral)
     if not forms.get("info_form"):
-        info_form.items.data = list(referral.missing_items)
+        info_form.items.data = info_requests.default_items(referral)
     open_requests = list(
         db.session.scalars(
             sa.select(InfoRequest)
@@ -339,6 +339,12 @@ def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, A
         "missing": [(code, MISSING_ITEM_LABELS.get(code, code)) for code in referral.missing_items],
         "priority_label": PRIORITY_LABELS.get(referral.triage_priority or "", ""),
         "review_left": _review_left(referral),
+        # Asking the family: what they are not asked (those go to the oncologist).
+        "family_audience": "family" in dict(info_requests.audience_choices(referral)),
+        "clinical_missing": [
+            info_requests.item_label(code)
+            for code in info_requests.clinical_items(list(referral.missing_items))
+        ],
         "category_label": CATEGORY_LABELS.get(referral.triage_category or "", ""),
         "flag_labels": [HARD_FLAG_LABELS.get(f, f) for f in referral.hard_flags or []],
         "patient_age": _patient_age(referral),
@@ -539,14 +545,22 @@ def request_info(reference: str) -> Response | tuple[str, int]:
     form = _info_form(referral)
     if not form.validate_on_submit():
         return _rerender(referral, info_form=form)
+    items = list(form.items.data or [])
+    refusal = (
+        info_requests.family_refusal(referral, items) if form.audience.data == "family" else None
+    )
+    if refusal:
+        form.items.errors = [refusal]
+        return _rerender(referral, info_form=form)
     try:
-        info_requests.request_info(referral, user, list(form.items.data or []), form.audience.data)
+        info_requests.request_info(referral, user, items, form.audience.data)
     except statuses.TransitionError as error:
         _record_refusal(referral, user, error)
         form.items.errors = [error.message]
         # Shown above the actions too: the form itself is hidden when the move is impossible.
         return _rerender(referral, 409, info_form=form, status_error=error.message)
-    flash("Request sent: the referrer gets an email with an upload link; the clock is paused.")
+    who = info_requests.AUDIENCE_NAMES.get(form.audience.data or "", "the referring clinician")
+    flash(f"Request sent: {who} gets an email with an upload link; the review clock is paused.")
     return _back(referral)
 
 

@@ -92,7 +92,7 @@ def _slots(info_request: InfoRequest) -> list[tuple[str, Any]]:
 
 def _form(info_request: InfoRequest) -> UploadForm:
     questions = [
-        (code, _(info_requests.item_label(code)))
+        (code, _(info_requests.item_label(code, info_request.audience)))
         for code in info_requests.answer_items(info_request)
     ]
     return upload_form_for(questions)
@@ -163,7 +163,9 @@ def _render(
         slots=_slots(info_request),
         questions=[f"answer_{code}" for code in info_requests.answer_items(info_request)],
         asks_for_documents=info_requests.asks_for_documents(info_request),
-        items=[_(info_requests.item_label(code)) for code in info_request.items],
+        items=[
+            _(info_requests.item_label(code, info_request.audience)) for code in info_request.items
+        ],
         reference=format_reference(referral.reference),
         expires_at=info_request.expires_at,
     ), status

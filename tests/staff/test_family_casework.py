@@ -1286,7 +1286,10 @@ def test_request_emails_to_the_doctors_use_the_clinician_language_and_the_family
     assert str(email["Subject"]) == (
         f"Necesitamos más información para la solicitud {format_reference(family)}"
     )
-    assert "Informe de patología o de médula ósea" in email.get_body(("plain",)).get_content()
+    # The family's plain-language name for the item, in their language.
+    assert "Los informes del hospital que tenga, como informes de médula ósea o de patología" in (
+        email.get_body(("plain",)).get_content()
+    )
     assert queue_reminder(app, family).language == "es"
 
 

@@ -322,14 +322,19 @@ def test_a_family_sees_its_own_document_categories(app: Flask, coordinator: Any)
 
 
 def test_the_answer_page_reads_in_spanish(app: Flask, coordinator: Any) -> None:
-    reference = _family_case(app)
-    path = _ask(app, coordinator, reference, [SCORE, "insurance_card"], "family")
+    # A family is asked only what a parent can answer (a performance score is the doctor's).
+    reference = _case(
+        app, family_email="familia@example.org", family_email_consent=True, prior_car_t="unknown"
+    )
+    path = _ask(app, coordinator, reference, ["prior_car_t", "insurance_card"], "family")
     family = _browser(app, "en")
     family.get(path)
-    _no_english(family.get("/upload").get_data(as_text=True), app, "/upload with a question")
-    refused = _post(family, **{SCORE_FIELD: ""})
+    page = family.get("/upload").get_data(as_text=True)
+    _no_english(page, app, "/upload with a question")
+    assert "¿Su hijo/a ya recibió terapia de células CAR T? (sí o no)" in page
+    refused = _post(family, answer_prior_car_t="")
     _no_english(refused.get_data(as_text=True), app, "/upload with a missing answer")
-    answered = _post(family, doc_insurance_card=tiny_pdf(), **{SCORE_FIELD: "No lo sé"})
+    answered = _post(family, doc_insurance_card=tiny_pdf(), answer_prior_car_t="No lo sé")
     assert answered.status_code == 303
     _no_english(family.get("/upload/thanks").get_data(as_text=True), app, "thanks for answers")
 
