@@ -154,3 +154,28 @@ def test_an_inactive_assignee_leaves_the_notice_to_the_queue(app: Flask, coordin
             "queue",
             notifications.coordinator_recipients(referral),
         )
+
+
+def test_closing_the_links_to_the_doctors_also_starts_the_clock(
+    app: Flask, coordinator: Any
+) -> None:
+    from tests.staff.test_family_casework import second_opinion_case
+
+    reference = second_opinion_case(app)  # the family's request: clinical items missing
+    with app.app_context(), app.test_request_context():
+        referral = _case(reference)
+        assert referral.review_due_at is None and referral.missing_items
+        user = db.session.get(User, coordinator.id)
+        assert user is not None
+        info_requests.request_info(referral, user, ["pathology_report"], "referrer")
+        closed = info_requests.close_links_to_doctors(
+            referral, "revoked", actor="coord", role="coordinator"
+        )
+        db.session.commit()
+        assert closed == 1
+    with app.app_context():
+        after = _case(reference)
+        assert after.status == "under_review" and after.review_due_at is not None
+        started = [e for e in after.events if e.action == "review_clock_started"]
+        assert [e.detail["reason"] for e in started] == ["links_closed"]
+        assert _notices(after) == []  # nothing arrived: nobody is told of an answer
