@@ -11,6 +11,7 @@ from intake.extensions import db
 from intake.models import Alert, BreakGlassGrant, DeadLetter, User
 from intake.models.staff import STAFF_ROLES
 from intake.services import alerts, audit, auth, metrics, staff_mail
+from intake.services.routing import CASE_KINDS
 from intake.staff import bp, recent_auth_required, staff_required, throttle
 from intake.staff.forms import AlertAckForm, LogoutForm, UserActionForm, UserForm
 
@@ -84,6 +85,14 @@ def user_action(user_id: int) -> Response:
     elif form.action.data == "reset_totp":
         auth.reset_totp(account)
     detail = form.action.data
+    if form.action.data == "set_queues":
+        # Staffing changes move people between queues; scope is read on every request, so
+        # the change applies at once (decision 10).
+        wanted = request.form.getlist("queues")
+        if any(kind not in CASE_KINDS for kind in wanted):
+            raise NotFound()
+        account.queues = [kind for kind in CASE_KINDS if kind in wanted]
+        detail = "queues:" + ",".join(account.queues)
     if form.action.data == "change_role":
         role = form.role.data or ""
         if role not in STAFF_ROLES or (account.id == _user().id and role != "admin"):

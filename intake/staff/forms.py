@@ -213,6 +213,7 @@ class UserActionForm(FlaskForm):
                 ("activate", "activate"),
                 ("reset_totp", "reset"),
                 ("change_role", "change role"),
+                ("set_queues", "set queues"),
                 ("invite", "send the invitation again"),
             ]
         ),

@@ -769,3 +769,26 @@ def test_a_name_searched_for_never_appears_in_a_url(
     assert following and "Silva" not in following.group(1)
     second = client.get(html.unescape(following.group(1))).get_data(as_text=True)
     assert "Silva" in second and "Mateo" not in second
+
+
+def test_an_admin_moves_a_coordinator_between_queues(app: Flask) -> None:
+    admin = make_user(app, "queues-admin@program.test", role="admin")
+    nurse = make_user(app, "nurse@program.test", queues=["physician_referral"])
+    client = app.test_client()
+    sign_in(app, client, admin)
+    page = client.get("/coordinator/admin/users").get_data(as_text=True)
+    assert f'id="queues-{nurse.id}-second_opinion"' in page
+    moved = client.post(
+        f"/coordinator/admin/users/{nurse.id}",
+        data={"action": "set_queues", "queues": ["second_opinion", "existing_patient_message"]},
+    )
+    assert moved.status_code == 303
+    with app.app_context():
+        account = db.session.get(User, nurse.id)
+        assert account is not None
+        assert account.queues == ["second_opinion", "existing_patient_message"]
+    assert audit_count(app, resource_type="staff_user", resource_id=str(nurse.id)) >= 1
+    bad = client.post(
+        f"/coordinator/admin/users/{nurse.id}", data={"action": "set_queues", "queues": ["x"]}
+    )
+    assert bad.status_code == 404
