@@ -6,7 +6,7 @@ from intake.domain import statuses
 from intake.domain.text import N_
 from intake.extensions import db
 from intake.models import CaseNote, Referral, TimelineEvent, User
-from intake.services import audit, cases, info_requests
+from intake.services import audit, cases, info_requests, notifications
 from intake.services.auth import now
 
 # family_messages.MESSAGE_KIND (that module imports this one).
@@ -65,6 +65,12 @@ def assign(
             )
         )
         audit.record(audit.UPDATE, "referral", referral.reference, detail="assign", user=actor)
+        if "reviewer" in changed and reviewer is not None and reviewer.id != actor.id:
+            # A reviewer sees only the cases assigned to them: tell them, or a P1 same-day
+            # review waits until they happen to look. Once per reviewer and case.
+            notifications.ensure_notification(
+                referral, f"review_assigned.{reviewer.id}", [reviewer.email], language="en"
+            )
     db.session.commit()
     return changed
 

@@ -182,6 +182,8 @@ def _template_and_subject(notification: Notification, context: dict[str, Any]) -
         # Who a request for information went to (needs_info): the other audience is told so.
         context["info_audience"] = ((event.detail or {}) if event else {}).get("info_audience")
         kind = "status_update"
+    elif kind.startswith("review_assigned."):
+        kind = "review_assigned"
     elif kind.split(".", 1)[0] in KIND_RENDERERS:
         kind = KIND_RENDERERS[kind.split(".", 1)[0]](notification, context)
     subject = SUBJECTS.get(kind)
@@ -212,6 +214,8 @@ SUBJECTS: dict[str, Any] = {
     "escalation": _l("Deadline alert: %(reference)s (%(priority)s)"),
     # Staff only (English, like the staff pages): an upload link was answered.
     "info_received": "Information received for case %(reference)s",
+    # Staff only: a case was assigned to a reviewing physician (a P1 is due the same day).
+    "review_assigned": "Case %(reference)s (%(priority)s) assigned to you for review",
 }
 
 # Kinds `<prefix>.<…>` whose template name and context another module fills in (info requests,

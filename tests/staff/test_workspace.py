@@ -18,9 +18,10 @@ from flask.testing import FlaskClient
 from intake.domain import statuses
 from intake.domain.reference import format_reference
 from intake.extensions import db
-from intake.models import Alert, AuditEvent, BreakGlassGrant, Document, Referral, User
-from intake.services import audit
+from intake.models import Alert, AuditEvent, BreakGlassGrant, Document, Notification, Referral, User
+from intake.services import audit, notifications
 from intake.services.uploads import _path
+from tests.referral_data import PHI_VALUES
 from tests.samples import tiny_pdf
 from tests.staff.helpers import (
     audit_count,
@@ -792,3 +793,35 @@ def test_an_admin_moves_a_coordinator_between_queues(app: Flask) -> None:
         f"/coordinator/admin/users/{nurse.id}", data={"action": "set_queues", "queues": ["x"]}
     )
     assert bad.status_code == 404
+
+
+def test_the_reviewing_physician_is_emailed_once_when_assigned(
+    app: Flask, client: FlaskClient, coordinator: object
+) -> None:
+    reference = make_referral(app)
+    doctor = make_user(app, "reviewer-mail@program.test", role="reviewer")
+    for _ in range(2):  # assigned, unassigned, assigned again: one email
+        client.post(
+            f"/coordinator/referrals/{reference}/assign",
+            data={"assignee": "", "reviewer": str(doctor.id)},
+        )
+        client.post(
+            f"/coordinator/referrals/{reference}/assign", data={"assignee": "", "reviewer": ""}
+        )
+    with app.app_context():
+        referral = db.session.scalar(sa.select(Referral).where(Referral.reference == reference))
+        assert referral is not None
+        sent = list(
+            db.session.scalars(
+                sa.select(Notification).where(
+                    Notification.referral_id == referral.id,
+                    Notification.kind.like("review_assigned.%"),
+                )
+            )
+        )
+        assert len(sent) == 1 and sent[0].recipients == [doctor.email]
+        email = notifications.render(sent[0], referral)
+    assert "assigned to you for review" in email.subject
+    assert f"/coordinator/referrals/{reference}" in email.text
+    for value in PHI_VALUES:
+        assert value not in email.text and value not in email.html and value not in email.subject
