@@ -2,7 +2,8 @@
 
 A reference is 10 random Crockford base32 characters (50 bits from :mod:`secrets`, never
 derived from identity or from a sequence) followed by one check character, 11 characters in
-all. It is displayed as ``XXXX-XXXX-XXX`` so it can be read over the phone.
+all. It is displayed in groups of four, four and three (``7K3M-Q9TX-2HF``) so it can be read
+over the phone.
 
 Check character: a *mod-32 scheme* rather than Crockford's mod-37 symbols, so the reference
 stays alphanumeric (no ``* ~ $ =`` to spell out on the phone or escape in URLs). The scheme is
@@ -116,7 +117,7 @@ def is_valid_reference(text: str) -> bool:
 
 
 def format_reference(ref: str) -> str:
-    """Group a reference as ``XXXX-XXXX-XXX`` for display.
+    """Group a reference in fours, fours and threes (``7K3M-Q9TX-2HF``) for display.
 
     Accepts any form :func:`normalize_reference` accepts; raises ``ValueError`` otherwise.
     """

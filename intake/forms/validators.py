@@ -12,6 +12,7 @@ Written-back values stay JSON-ready: dates as ``YYYY-MM-DD`` strings, percentage
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -121,7 +122,7 @@ def _is_empty(data: Any) -> bool:
     return data is None or (isinstance(data, str) and not data.strip())
 
 
-class _Check:
+class _Check(ABC):
     """Base class: run ``self.clean`` on non-empty string data and write the result back."""
 
     def __call__(self, form: Any, field: Any) -> None:
@@ -135,8 +136,9 @@ class _Check:
             raise ValidationError(MESSAGES["required"])
         field.data = value
 
+    @abstractmethod
     def clean(self, text: str, form: Any) -> object:
-        raise NotImplementedError
+        """The cleaned value of ``text``; raises InputError (its code picks the message)."""
 
     def message(self, code: str) -> str | LazyString:
         return _message(code)
