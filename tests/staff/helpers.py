@@ -97,6 +97,15 @@ def get_referral(app: Flask, reference: str) -> Referral:
         return referral
 
 
+def set_referral(app: Flask, reference: str, **values: Any) -> None:
+    """Write columns of a case directly (a clock moved, a status set) for a test's setup."""
+    with app.app_context():
+        db.session.execute(
+            sa.update(Referral).where(Referral.reference == reference).values(**values)
+        )
+        db.session.commit()
+
+
 def audit_count(app: Flask, **where: Any) -> int:
     with app.app_context():
         statement = sa.select(sa.func.count()).select_from(AuditEvent)

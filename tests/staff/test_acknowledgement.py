@@ -25,6 +25,7 @@ from tests.staff.helpers import (
     get_referral,
     make_referral,
     make_user,
+    set_referral,
     sign_in,
 )
 
@@ -34,14 +35,6 @@ def coordinator(app: Flask, client: FlaskClient) -> Account:
     account = make_user(app, "ack-coordinator@program.test")
     sign_in(app, client, account)
     return account
-
-
-def _set(app: Flask, reference: str, **values: object) -> None:
-    with app.app_context():
-        db.session.execute(
-            sa.update(Referral).where(Referral.reference == reference).values(**values)
-        )
-        db.session.commit()
 
 
 def _note_events(app: Flask, reference: str) -> list[dict[str, object]]:
@@ -223,13 +216,13 @@ def test_overdue_filter_includes_a_late_acknowledgement(
     on_time = make_referral(app, patient_given_name="Lucia")
     past = datetime.now(UTC) - timedelta(days=2)
     future = datetime.now(UTC) + timedelta(days=2)
-    _set(app, late, ack_due_at=past, review_due_at=future)
-    _set(app, on_time, ack_due_at=future, review_due_at=future)
+    set_referral(app, late, ack_due_at=past, review_due_at=future)
+    set_referral(app, on_time, ack_due_at=future, review_due_at=future)
     page = _queue(client, overdue="1")
     assert "Tomas" in page and "Lucia" not in page
     # The row says which clock is late, though the review is still on time.
     assert "acknowledge: overdue" in _row(page, late)
-    _set(app, late, acknowledged_at=past)
+    set_referral(app, late, acknowledged_at=past)
     page = _queue(client, overdue="1")
     assert "Tomas" not in page
     assert "acknowledge:" not in _row(_queue(client), late)
@@ -252,7 +245,7 @@ def test_a_family_message_runs_the_acknowledgement_clock(
     assert "Ortega" not in _queue(client, overdue="1")
 
     # Late: listed under "Overdue only" and escalated like any case.
-    _set(app, reference, ack_due_at=datetime.now(UTC) - timedelta(hours=1))
+    set_referral(app, reference, ack_due_at=datetime.now(UTC) - timedelta(hours=1))
     page = _queue(client, overdue="1")
     assert "Ortega" in page and "acknowledge: overdue" in _row(page, reference)
     with app.app_context():

@@ -19,7 +19,7 @@ from intake.extensions import db
 from intake.models import Referral, TimelineEvent
 from intake.services.referrals import program_calendar
 from intake.staff.case_views import notification_label
-from tests.staff.helpers import get_referral, make_referral, make_user, sign_in
+from tests.staff.helpers import get_referral, make_referral, make_user, set_referral, sign_in
 
 
 @pytest.fixture
@@ -27,14 +27,6 @@ def coordinator(app: Flask, client: FlaskClient):  # type: ignore[no-untyped-def
     account = make_user(app, "qa-coord@program.test")
     sign_in(app, client, account)
     return account
-
-
-def _set(app: Flask, reference: str, **values: object) -> None:
-    with app.app_context():
-        db.session.execute(
-            sa.update(Referral).where(Referral.reference == reference).values(**values)
-        )
-        db.session.commit()
 
 
 def _events(app: Flask, reference: str) -> list[str]:
@@ -89,7 +81,7 @@ def test_every_final_move_and_decision_waits_for_the_box(app: Flask, target: str
     sign_in(app, client, reviewer)
     reference = make_referral(app)
     start = "accepted" if target == "closed" else "under_review"
-    _set(app, reference, reviewer_id=reviewer.id, status=start)
+    set_referral(app, reference, reviewer_id=reviewer.id, status=start)
     reason = "other" if target in statuses.REASON_REQUIRED else ""
     move = {"target": target, "reason_code": reason}
     url = f"/coordinator/referrals/{reference}/status"
@@ -103,7 +95,7 @@ def test_closing_for_no_response_waits_for_the_box(
     app: Flask, client: FlaskClient, coordinator: object
 ) -> None:
     reference = make_referral(app)
-    _set(app, reference, status="needs_info")
+    set_referral(app, reference, status="needs_info")
     url = f"/coordinator/referrals/{reference}/status"
     assert client.post(url, data={"target": "closed_no_response"}).status_code == 400
     assert get_referral(app, reference).status == "needs_info"
@@ -128,7 +120,7 @@ def test_a_move_that_is_not_final_needs_no_box(
     app: Flask, client: FlaskClient, coordinator: object
 ) -> None:
     reference = make_referral(app)
-    _set(app, reference, status="accepted")
+    set_referral(app, reference, status="accepted")
     response = client.post(
         f"/coordinator/referrals/{reference}/status", data={"target": "consult_scheduled"}
     )
@@ -141,7 +133,7 @@ def test_a_reason_goes_only_with_the_moves_that_take_one(app: Flask) -> None:
     client = app.test_client()
     sign_in(app, client, reviewer)
     reference = make_referral(app)
-    _set(app, reference, reviewer_id=reviewer.id)
+    set_referral(app, reference, reviewer_id=reviewer.id)
     url = f"/coordinator/referrals/{reference}"
     page = _text(client.get(url))
     assert "Reason (only for Not a candidate, Referred to another program or Withdrawn)" in page

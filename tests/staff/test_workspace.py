@@ -28,6 +28,7 @@ from tests.staff.helpers import (
     get_referral,
     make_referral,
     make_user,
+    set_referral,
     sign_in,
 )
 
@@ -37,14 +38,6 @@ def coordinator(app: Flask, client: FlaskClient):  # type: ignore[no-untyped-def
     account = make_user(app, "coord@program.test")
     sign_in(app, client, account)
     return account
-
-
-def _set(app: Flask, reference: str, **values: object) -> None:
-    with app.app_context():
-        db.session.execute(
-            sa.update(Referral).where(Referral.reference == reference).values(**values)
-        )
-        db.session.commit()
 
 
 def test_queue_lists_cases_by_priority_with_counts_and_time_left(
@@ -81,7 +74,7 @@ def test_queue_filters_and_search(app: Flask, client: FlaskClient, coordinator: 
     assert "Mateo" in client.get("/coordinator/?assignee=none").get_data(as_text=True)
     assert "Mateo" in client.get("/coordinator/?kind=physician_referral").get_data(as_text=True)
     assert "No cases match" in client.get("/coordinator/?priority=P1").get_data(as_text=True)
-    _set(app, mateo, review_due_at=datetime.now(UTC) - timedelta(days=1))
+    set_referral(app, mateo, review_due_at=datetime.now(UTC) - timedelta(days=1))
     overdue = client.get("/coordinator/?overdue=1").get_data(as_text=True)
     assert "Mateo" in overdue and "Silva" not in overdue
 
@@ -191,7 +184,7 @@ def test_out_of_scope_case_is_404_with_logged_denial(app: Flask) -> None:
     assert (
         clients["admin@program.test"].get(f"/coordinator/referrals/{reference}").status_code == 200
     )
-    _set(app, reference, reviewer_id=reviewer.id)
+    set_referral(app, reference, reviewer_id=reviewer.id)
     assert (
         clients["reviewer@program.test"].get(f"/coordinator/referrals/{reference}").status_code
         == 200
@@ -336,12 +329,12 @@ def test_state_machine_through_the_workspace(app: Flask) -> None:
     sign_in(app, as_coord, coordinator)
     sign_in(app, as_rev, reviewer)
     reference = make_referral(app)
-    _set(app, reference, reviewer_id=reviewer.id)
+    set_referral(app, reference, reviewer_id=reviewer.id)
     url = f"/coordinator/referrals/{reference}"
     moves = 0
     for current in statuses.ALL_STATUSES:
         for target in statuses.ALL_STATUSES:
-            _set(app, reference, status=current, clock_paused_at=None)
+            set_referral(app, reference, status=current, clock_paused_at=None)
             reviewer_move = target in statuses.REVIEWER_ONLY
             client = as_rev if reviewer_move else as_coord
             role = "reviewer" if reviewer_move else "coordinator"
@@ -367,7 +360,7 @@ def test_state_machine_through_the_workspace(app: Flask) -> None:
                 assert message in html.unescape(response.get_data(as_text=True)), (current, target)
     assert moves == sum(len(targets) for targets in statuses.TRANSITIONS.values())
     # needs_info through the plain status form is refused, pointing at the right action.
-    _set(app, reference, status=statuses.UNDER_REVIEW)
+    set_referral(app, reference, status=statuses.UNDER_REVIEW)
     response = as_coord.post(f"{url}/status", data={"target": "needs_info"})
     assert response.status_code == 409
     assert "Request more information" in html.unescape(response.get_data(as_text=True))
@@ -380,7 +373,7 @@ def test_only_reviewers_record_declined_and_need_a_reason(app: Flask) -> None:
     sign_in(app, as_coord, coordinator)
     sign_in(app, as_rev, reviewer)
     reference = make_referral(app)
-    _set(app, reference, reviewer_id=reviewer.id)
+    set_referral(app, reference, reviewer_id=reviewer.id)
     refused = as_coord.post(
         f"/coordinator/referrals/{reference}/status",
         data={"target": "declined", "reason_code": "other"},
@@ -644,13 +637,7 @@ def test_only_staff_who_can_open_the_case_are_offered_as_its_coordinator(
 def test_a_reviewer_who_hands_the_review_on_lands_on_the_queue(app: Flask) -> None:
     reference = make_referral(app)
     reviewer = make_user(app, "doctor@program.test", role="reviewer")
-    with app.app_context():
-        db.session.execute(
-            sa.update(Referral)
-            .where(Referral.reference == reference)
-            .values(reviewer_id=reviewer.id)
-        )
-        db.session.commit()
+    set_referral(app, reference, reviewer_id=reviewer.id)
     doctor = app.test_client()
     sign_in(app, doctor, reviewer)
     response = doctor.post(
@@ -705,13 +692,7 @@ def test_staff_error_pages_keep_the_workspace(
 def test_a_reviewer_is_not_offered_assign_to_me(app: Flask) -> None:
     reference = make_referral(app)
     reviewer = make_user(app, "assigned-doctor@program.test", role="reviewer")
-    with app.app_context():
-        db.session.execute(
-            sa.update(Referral)
-            .where(Referral.reference == reference)
-            .values(reviewer_id=reviewer.id)
-        )
-        db.session.commit()
+    set_referral(app, reference, reviewer_id=reviewer.id)
     doctor = app.test_client()
     sign_in(app, doctor, reviewer)
     html = doctor.get(f"/coordinator/referrals/{reference}").get_data(as_text=True)
@@ -722,7 +703,7 @@ def test_a_decided_case_no_longer_counts_down_or_shows_as_overdue(
     app: Flask, client: FlaskClient, coordinator: object
 ) -> None:
     reference = make_referral(app, patient_given_name="Lucia")
-    _set(
+    set_referral(
         app,
         reference,
         status="accepted",
