@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -90,11 +91,9 @@ def queue_search() -> Response:
     history, proxies, logs): the text goes into the session, the other filters into the URL."""
     text = " ".join(request.form.get("q", "").split())[:100]
     session[QUEUE_SEARCH] = text
-    args = {
-        name: request.form.get(name, "")
-        for name in ("status", "kind", "category", "priority", "assignee", "overdue", "message")
-    }
-    args = {name: value[:40] for name, value in args.items() if value}
+    names = [f.name for f in dataclasses.fields(queue.QueueFilters) if f.name != "q"]
+    args = {name: request.form.get(name, "")[:40] for name in names}
+    args = {name: value for name, value in args.items() if value}
     if text:
         args["search"] = "1"
     return redirect(url_for("staff.queue", **args), code=303)
