@@ -10,7 +10,7 @@ from intake.models.pipeline import (
     OutboxEvent,
     RoutingRule,
 )
-from intake.models.referral import Document, Referral, TimelineEvent
+from intake.models.referral import Document, Referral, ReferralCount, TimelineEvent
 from intake.models.reliability import TaskFailure
 from intake.models.staff import (
     AuditEvent,
@@ -43,6 +43,7 @@ __all__ = [
     "Notification",
     "OutboxEvent",
     "Referral",
+    "ReferralCount",
     "RoutingRule",
     "StatusLookupGuard",
     "TaskFailure",

@@ -119,6 +119,21 @@ sa.Index(
 )
 
 
+class ReferralCount(Base):
+    """Cases per (status, kind), spread over slots by case id; kept by database triggers.
+
+    The work queue's per-status counts read this instead of counting open cases, so they cost
+    the same at any size (migration 0011 has the triggers and why there are slots).
+    """
+
+    __tablename__ = "referral_count"
+
+    status: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    slot: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
+    cases: Mapped[int] = mapped_column(sa.BigInteger)
+
+
 class Document(Base):
     """An uploaded file; the blob lives encrypted under a random key outside any served folder."""
 

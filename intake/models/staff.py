@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from intake.models.base import Base, utcnow
-from intake.models.referral import OPEN_ONLY, Referral
 
 STAFF_ROLES = ("coordinator", "reviewer", "admin")
 
@@ -181,14 +180,3 @@ class Escalation(Base):
     __table_args__ = (
         sa.UniqueConstraint("referral_id", "clock", "level", name="uq_escalation_case_level"),
     )
-
-
-# Counts per status cover open cases only (decisions: growth); a partial index on (status,
-# kind) answers them, scope included, from the index alone.
-sa.Index(
-    "ix_referral_open_counts",
-    Referral.__table__.c.status,
-    Referral.__table__.c.kind,
-    postgresql_where=OPEN_ONLY,
-    sqlite_where=OPEN_ONLY,
-)

@@ -22,7 +22,7 @@ from intake.domain.deadlines import TimeLeft, time_left
 from intake.domain.inputs import fold_name
 from intake.domain.reference import normalize_reference
 from intake.extensions import db
-from intake.models import FamilyMessage, Referral, User, UTCDateTime
+from intake.models import FamilyMessage, Referral, ReferralCount, User, UTCDateTime
 from intake.models.referral import OPEN_ONLY, QUEUE_ORDER, QUEUE_PRIORITY_KEY
 from intake.services import audit, break_glass
 from intake.services.auth import now
@@ -301,13 +301,27 @@ def queue_page(user: User, filters: QueueFilters, cursor: str | None, page_size:
 
 
 def status_counts(user: User) -> dict[str, int]:
-    """Open cases per status in the user's scope (from ix_referral_open_counts alone)."""
-    rows = db.session.execute(
-        sa.select(Referral.status, sa.func.count())
-        .where(OPEN_ONLY, scope_clause(user))
-        .group_by(Referral.status)
-    ).all()
-    found = {status: int(count) for status, count in rows}
+    """Open cases per status in the user's scope.
+
+    Coordinators and admins read the per-(status, kind) counters the database keeps (migration
+    0011): a sum over a few hundred rows, however many cases are open. A reviewer's scope is
+    the cases assigned to them, which the counters do not split by; those few are counted.
+    """
+    if user.role == "reviewer":
+        statement = (
+            sa.select(Referral.status, sa.func.count())
+            .where(OPEN_ONLY, scope_clause(user))
+            .group_by(Referral.status)
+        )
+    else:
+        statement = (
+            sa.select(ReferralCount.status, sa.func.sum(ReferralCount.cases))
+            .where(ReferralCount.status.in_(OPEN_STATUSES))
+            .group_by(ReferralCount.status)
+        )
+        if user.role != "admin":  # as scope_clause: a coordinator sees their queues' kinds
+            statement = statement.where(ReferralCount.kind.in_(user.queues or []))
+    found = {status: int(count) for status, count in db.session.execute(statement).all()}
     return {status: found.get(status, 0) for status in OPEN_STATUSES}
 
 
