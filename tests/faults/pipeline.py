@@ -141,8 +141,9 @@ def check_reconciled(
     per level, each with its escalation row). Each notification ends sent (its email at the SMTP
     server, at most `max_copies` copies, all with its Message-ID) or failed (no email, exactly
     one alert, one dead letter, an `email_failed` timeline entry). No orphan rows or blobs, and a
-    timeline entry for every change. Returns counts per notification status, plus
-    `duplicates`, `referrals`, `escalations` and `alerts` when non-zero.
+    timeline entry for every change; the queue's per-status counters match the cases. Returns
+    counts per notification status, plus `duplicates`, `referrals`, `escalations` and `alerts`
+    when non-zero.
     """
     referrals = rows(
         engine,
@@ -223,6 +224,21 @@ def check_reconciled(
         engine, "SELECT count(*) FROM document WHERE referral_id NOT IN (SELECT id FROM referral)"
     )
     assert scalar(engine, "SELECT count(*) FROM outbox_event WHERE published_at IS NULL") == 0
+    # The work queue's counters (database triggers, migration 0011) agree with the cases,
+    # whatever was killed or restarted on the way.
+    counted = {
+        (r.status, r.kind): int(r.cases)
+        for r in rows(
+            engine,
+            "SELECT status, kind, sum(cases) AS cases FROM referral_count "
+            "GROUP BY status, kind HAVING sum(cases) <> 0",
+        )
+    }
+    actual = {
+        (r.status, r.kind): int(r.cases)
+        for r in rows(engine, "SELECT status, kind, count(*) AS cases FROM referral GROUP BY 1, 2")
+    }
+    assert counted == actual, f"queue counters {counted} != cases {actual}"
     if alerts:
         admin_sees_alerts(engine, [a.dedupe_key for a in alerts])
     totals["referrals"] = len(ids)
