@@ -25,7 +25,9 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 VENV_BIN = Path(sys.executable).parent
-PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 # A Redis database number of its own: benchmark keys never mix with the tests' or the app's.
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
@@ -99,7 +101,11 @@ def product_env(database_url: str, instance_dir: Path, **extra: str) -> dict[str
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     handle = open(log, "ab")  # noqa: SIM115 (owned by the child process)
     return subprocess.Popen(
-        args, cwd=PROJECT_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+        args,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
@@ -120,6 +126,30 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, 9)
             process.wait()
+
+
+def cpu_seconds_by_role(session_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the processes of ``session_pid``'s session
+    (gunicorn and its workers), by every PostgreSQL process and by every Redis server."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {"web": 0.0, "postgres": 0.0, "redis": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        if int(fields[3]) == session_pid:  # the session id (spawn starts a new session)
+            used["web"] += seconds
+        elif name == "postgres":
+            used["postgres"] += seconds
+        elif name.startswith("redis-server"):
+            used["redis"] += seconds
+    return used
 
 
 def _answers(url: str) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import subprocess
 import sys
@@ -30,8 +31,15 @@ from tests.services import free_port
 
 def run_client(url: str, clients: int, seconds: float, csrf: bool) -> dict[str, Any]:
     args = [
-        sys.executable, "-m", "bench.load_client", "--url", url, "--clients", str(clients),
-        "--seconds", str(seconds),
+        sys.executable,
+        "-m",
+        "bench.load_client",
+        "--url",
+        url,
+        "--clients",
+        str(clients),
+        "--seconds",
+        str(seconds),
     ]
     if csrf:
         args.append("--csrf")
@@ -55,18 +63,30 @@ def one_side(side: str, clients: int, seconds: float) -> dict[str, Any]:
             floor_app.create_table(url)
             app = "bench.floor_app:create_app()"
         process = common.start_gunicorn(app, port, env, instance / "gunicorn.log")
+        before = common.cpu_seconds_by_role(process.pid)
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = run_client(f"http://127.0.0.1:{port}", clients, seconds, side == "product")
+        after = common.cpu_seconds_by_role(process.pid)
+        children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        after["client"] = children_after.ru_utime + children_after.ru_stime
+        before["client"] = children_before.ru_utime + children_before.ru_stime
+        # Where the machine's CPU went, per request answered (PostgreSQL and Redis serve only
+        # the benchmark here; the client is the load generator's process).
+        result["cpu_ms"] = {
+            role: (after[role] - before[role]) * 1000 / max(result["completed"], 1)
+            for role in after
+        }
         result["side"] = side
         return result
     finally:
         if process is not None:
             common.stop(process)
         common.drop_database(url)
-        _forget_queue(env["CELERY_QUEUE"])
+        forget_queue(env["CELERY_QUEUE"])
         shutil.rmtree(instance, ignore_errors=True)
 
 
-def _forget_queue(queue: str) -> None:
+def forget_queue(queue: str) -> None:
     """Delete this run's keys from the benchmarks' own Redis database (never a flush)."""
     client = redis.Redis.from_url(common.REDIS_URL)
     for key in client.scan_iter(match=f"*{queue}*"):
@@ -91,6 +111,10 @@ def main() -> None:
                 f"  round {round_number + 1} {side:8s} {result['throughput']:7.1f} req/s  "
                 f"p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:6.1f} ms  "
                 f"errors {result['errors'] or 0}"
+            )
+            print(
+                "    CPU per request: "
+                + ", ".join(f"{role} {ms:.1f} ms" for role, ms in result["cpu_ms"].items())
             )
     floor = _combined(results["floor"])
     product = _combined(results["product"])
