@@ -167,3 +167,26 @@ def test_many_writers_at_once_keep_the_counters(app: Flask) -> None:
     assert not errors, errors
     assert _counted(app) == _actual(app)
     assert sum(_counted(app).values()) == 48
+
+
+def test_migration_fills_the_counters_from_existing_cases(app: Flask) -> None:
+    """Upgrading a database that already holds cases counts them (0011 fills the table after
+    its triggers are in place); downgrading and upgrading again leaves them right."""
+    from flask_migrate import downgrade, upgrade
+
+    from intake.config import PROJECT_ROOT
+
+    directory = str(PROJECT_ROOT / "migrations")
+    first = make_referral(app, patient_given_name="Ana")
+    make_referral(app, patient_given_name="Beto")
+    with app.app_context():
+        downgrade(directory=directory, revision="0010_alert_ack")
+        db.engine.dispose()
+    set_referral(app, first, status=statuses.CLOSED)  # written while nothing counts
+    with app.app_context():
+        upgrade(directory=directory)
+        db.engine.dispose()
+    assert _counted(app) == _actual(app)
+    assert sum(_counted(app).values()) == 2
+    set_referral(app, first, status=statuses.UNDER_REVIEW)
+    assert _counted(app) == _actual(app)
