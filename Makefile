@@ -60,6 +60,7 @@ bench: install translations
 	$(BIN)/python -m bench.profile_hot_paths --label latest
 	$(BIN)/python -m bench.intake_floor
 	$(BIN)/python -m bench.intake_layers
+	$(BIN)/python -m bench.worker_cost
 	$(BIN)/python -m bench.queue_floor
 	$(BIN)/python -m bench.growth
 	$(BIN)/python -m bench.load --clients 50 --seconds 60

@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from email.parser import BytesHeaderParser
@@ -77,9 +78,20 @@ def floor_side(rate: float, seconds: float) -> list[float]:
     env = common.product_env("sqlite://", instance, FLOOR_QUEUE=queue)
     worker = common.spawn(
         [
-            str(common.VENV_BIN / "celery"), "-A", "bench.floor_celery", "worker", "-P",
-            "prefork", "--concurrency", "2", "-Q", queue, "--without-gossip", "--without-mingle",
-            "--loglevel", "WARNING",
+            str(common.VENV_BIN / "celery"),
+            "-A",
+            "bench.floor_celery",
+            "worker",
+            "-P",
+            "prefork",
+            "--concurrency",
+            "2",
+            "-Q",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "WARNING",
         ],
         env,
         instance / "floor-worker.log",
@@ -132,15 +144,32 @@ def product_side(rate: float, seconds: float) -> tuple[list[float], dict[str, fl
             common.start_gunicorn("intake:create_app()", port, env, instance / "web.log")
         )
         worker_args = [
-            str(common.VENV_BIN / "celery"), "-A", "workers.celery", "worker", "-P", "prefork",
-            "--concurrency", "2", "-Q", env["CELERY_QUEUE"], "--loglevel", "INFO",
-            "--without-gossip", "--without-mingle",
+            str(common.VENV_BIN / "celery"),
+            "-A",
+            "workers.celery",
+            "worker",
+            "-P",
+            "prefork",
+            "--concurrency",
+            "2",
+            "-Q",
+            env["CELERY_QUEUE"],
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
         ]
         processes.append(common.spawn(worker_args, env, instance / "worker.log"))
         processes.append(
             common.spawn(
-                [str(common.VENV_BIN / "celery"), "-A", "workers.celery", "beat", "--loglevel",
-                 "WARNING"],
+                [
+                    str(common.VENV_BIN / "celery"),
+                    "-A",
+                    "workers.celery",
+                    "beat",
+                    "--loglevel",
+                    "WARNING",
+                ],
                 env,
                 instance / "beat.log",
             )
@@ -197,6 +226,8 @@ def product_side(rate: float, seconds: float) -> tuple[list[float], dict[str, fl
         statuses = paced(rate, seconds, submit)
         expected = int(rate * seconds)
         bad = sum(1 for status in statuses if status != 303)
+        if bad:  # which answers (0: no answer after a second connection)
+            print(f"  answers other than 303: {Counter(s for s in statuses if s != 303)}")
         common.wait_until(
             lambda: _coordinator_mails(url, handler, exclude=warm_ids) >= expected - bad,
             300,
@@ -270,9 +301,7 @@ def _peak_memory(processes: list[Any]) -> dict[str, float]:
     celery_all = [worker, *worker.children()]
     return {
         "web worker (max of 2)": max(common.peak_rss_mb(p.pid) for p in web_workers),
-        "celery pool process (max of 2)": max(
-            common.peak_rss_mb(p.pid) for p in worker.children()
-        ),
+        "celery pool process (max of 2)": max(common.peak_rss_mb(p.pid) for p in worker.children()),
         "celery main process": common.peak_rss_mb(worker.pid),
         "processes measured": float(len(web_workers) + len(celery_all)),
     }
