@@ -22,7 +22,14 @@ from intake.domain.deadlines import TimeLeft, time_left
 from intake.domain.inputs import fold_name
 from intake.domain.reference import normalize_reference
 from intake.extensions import db
-from intake.models import FamilyMessage, Referral, ReferralCount, User, UTCDateTime
+from intake.models import (
+    FamilyMessage,
+    InfoRequest,
+    Referral,
+    ReferralCount,
+    User,
+    UTCDateTime,
+)
 from intake.models.referral import OPEN_ONLY, QUEUE_ORDER, QUEUE_PRIORITY_KEY
 from intake.services import audit, break_glass
 from intake.services.auth import now
@@ -128,6 +135,8 @@ class QueueRow:
     # has contacted the referrer or family and there is no running review clock (a family's
     # message, a packet not complete yet) or the acknowledgement is the one already late.
     clock: str = "review"
+    # Whom a paused case waits on: "referrer", "family" or both, from its information requests.
+    waiting_on: tuple[str, ...] = ()
 
 
 @dataclass
@@ -271,6 +280,7 @@ def queue_page(user: User, filters: QueueFilters, cursor: str | None, page_size:
     more = len(referrals) > page_size
     referrals = referrals[:page_size]
     assignees = _emails({r.assignee_id for r in referrals if r.assignee_id})
+    waiting = _waiting_on({r.id for r in referrals if r.clock_paused_at is not None})
     calendar = program_calendar()
     at = now()
     rows = []
@@ -294,6 +304,7 @@ def queue_page(user: User, filters: QueueFilters, cursor: str | None, page_size:
                 paused=referral.clock_paused_at is not None,
                 assignee_email=assignees.get(referral.assignee_id or 0),
                 clock=clock,
+                waiting_on=waiting.get(referral.id, ()),
             )
         )
     next_cursor = encode_cursor(referrals[-1]) if more and referrals else None
@@ -323,6 +334,26 @@ def status_counts(user: User) -> dict[str, int]:
             statement = statement.where(ReferralCount.kind.in_(user.queues or []))
     found = {status: int(count) for status, count in db.session.execute(statement).all()}
     return {status: found.get(status, 0) for status in OPEN_STATUSES}
+
+
+def _waiting_on(paused_ids: set[int]) -> dict[int, tuple[str, ...]]:
+    """Audiences of the open information requests of paused cases (one query, and none when
+    no case on the page is paused)."""
+    if not paused_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(InfoRequest.referral_id, InfoRequest.audience)
+        .where(
+            InfoRequest.referral_id.in_(paused_ids),
+            InfoRequest.closed_at.is_(None),
+            InfoRequest.spent_at.is_(None),
+        )
+        .distinct()
+    ).all()
+    found: dict[int, set[str]] = {}
+    for referral_id, audience in rows:
+        found.setdefault(referral_id, set()).add(audience)
+    return {case: tuple(sorted(audiences, reverse=True)) for case, audiences in found.items()}
 
 
 def _emails(ids: set[int]) -> dict[int, str]:

@@ -156,3 +156,20 @@ def test_the_service_refuses_clinical_items_for_the_family(app: Flask, coordinat
         assert referral is not None and user is not None
         with pytest.raises(ValueError):
             info_requests.request_info(referral, user, ["mrd_result"], "family")
+
+
+def test_the_queue_says_whom_a_paused_case_waits_on(
+    app: Flask, client: FlaskClient, coordinator: Any
+) -> None:
+    """Not "waiting on referrer" for a case whose question went to the family."""
+    asked_family = second_opinion_case(app)
+    asked_doctor = second_opinion_case(app, patient_given_name="Lucia")
+    assert _ask(client, asked_family, ["insurance_card"], "family").status_code == 303
+    assert _ask(client, asked_doctor, ["cns_status"], "referrer").status_code == 303
+    page = html.unescape(client.get("/coordinator/").get_data(as_text=True))
+    rows = {
+        reference: re.search(rf"{reference[-4:]}.*?</tr>", page, re.S).group(0)  # type: ignore[union-attr]
+        for reference in (asked_family, asked_doctor)
+    }
+    assert "paused (waiting on the family)" in rows[asked_family]
+    assert "paused (waiting on the referrer)" in rows[asked_doctor]
