@@ -41,6 +41,8 @@ BEGIN
         SELECT status, kind, id % {SLOTS}, -count(*) FROM old_rows
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
         ON CONFLICT (status, kind, slot) DO UPDATE SET cases = referral_count.cases + EXCLUDED.cases;
+    ELSIF TG_OP = 'TRUNCATE' THEN
+        DELETE FROM referral_count;
     ELSE
         -- Most updates change neither status nor kind: their deltas cancel and nothing is
         -- written (no row lock taken).
@@ -66,7 +68,15 @@ PG_TRIGGERS = [
     "FOR EACH STATEMENT EXECUTE FUNCTION referral_count_cases()",
     "CREATE TRIGGER referral_count_delete AFTER DELETE ON referral "
     "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION referral_count_cases()",
+    "CREATE TRIGGER referral_count_truncate AFTER TRUNCATE ON referral "
+    "FOR EACH STATEMENT EXECUTE FUNCTION referral_count_cases()",
 ]
+TRIGGER_NAMES = (
+    "referral_count_insert",
+    "referral_count_update",
+    "referral_count_delete",
+    "referral_count_truncate",  # PostgreSQL only (SQLite has no TRUNCATE)
+)
 
 _ADD_NEW = (
     f"INSERT INTO referral_count (status, kind, slot, cases) "
@@ -87,13 +97,23 @@ SQLITE_TRIGGERS = [
 
 OPEN_ONLY = sa.text("status NOT IN ('withdrawn', 'closed_no_response', 'closed')")
 
+# Overwrites what a trigger may have counted between its creation and this statement (SQLite
+# commits DDL as it goes): the fill is one statement, so it sees every case exactly once.
+# ("WHERE true": SQLite's upsert after INSERT ... SELECT needs it to parse.)
 FILL = (
     f"INSERT INTO referral_count (status, kind, slot, cases) "
-    f"SELECT status, kind, id % {SLOTS}, count(*) FROM referral GROUP BY 1, 2, 3"
+    f"SELECT status, kind, id % {SLOTS}, count(*) FROM referral WHERE true GROUP BY 1, 2, 3 "
+    "ON CONFLICT (status, kind, slot) DO UPDATE SET cases = EXCLUDED.cases"
 )
 
 
 def upgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        # The strongest lock first (dropping the index needs it anyway): taking weaker ones
+        # first and upgrading later could deadlock with a live session. Held to the commit, so
+        # no case is written between the triggers and the fill.
+        op.execute("LOCK TABLE referral IN ACCESS EXCLUSIVE MODE")
+    op.drop_index("ix_referral_open_counts", table_name="referral")
     op.create_table(
         "referral_count",
         sa.Column("status", sa.String(32), primary_key=True),
@@ -102,8 +122,6 @@ def upgrade():
         sa.Column("cases", sa.BigInteger(), nullable=False),
     )
     if op.get_bind().dialect.name == "postgresql":
-        # No case may be written between the fill and the triggers.
-        op.execute("LOCK TABLE referral IN SHARE MODE")
         op.execute(PG_FUNCTION)
         for statement in PG_TRIGGERS:
             op.execute(statement)
@@ -111,7 +129,6 @@ def upgrade():
         for statement in SQLITE_TRIGGERS:
             op.execute(statement)
     op.execute(FILL)
-    op.drop_index("ix_referral_open_counts", table_name="referral")
 
 
 def downgrade():
@@ -122,7 +139,7 @@ def downgrade():
         postgresql_where=OPEN_ONLY,
         sqlite_where=OPEN_ONLY,
     )
-    for name in ("referral_count_insert", "referral_count_update", "referral_count_delete"):
+    for name in TRIGGER_NAMES:
         if op.get_bind().dialect.name == "postgresql":
             op.execute(f"DROP TRIGGER IF EXISTS {name} ON referral")
         else:

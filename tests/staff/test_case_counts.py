@@ -190,3 +190,19 @@ def test_migration_fills_the_counters_from_existing_cases(app: Flask) -> None:
     assert sum(_counted(app).values()) == 2
     set_referral(app, first, status=statuses.UNDER_REVIEW)
     assert _counted(app) == _actual(app)
+
+
+def test_truncate_empties_the_counters(app: Flask) -> None:
+    """An operator's TRUNCATE (PostgreSQL only; statement triggers see no rows for it)."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite has no TRUNCATE")
+    make_referral(app, patient_given_name="Ana")
+    make_referral(app, patient_given_name="Beto")
+    assert sum(_counted(app).values()) == 2
+    with app.app_context():
+        db.session.execute(sa.text("TRUNCATE referral CASCADE"))
+        db.session.commit()
+    assert _counted(app) == _actual(app) == {}
+    make_referral(app, patient_given_name="Carla")
+    assert _counted(app) == _actual(app)
