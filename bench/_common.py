@@ -130,7 +130,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def cpu_seconds_by_role(session_pid: int) -> dict[str, float]:
     """CPU seconds (user + system) used so far by the processes of ``session_pid``'s session
-    (gunicorn and its workers), by every PostgreSQL process and by every Redis server."""
+    (gunicorn and its workers), by every PostgreSQL process and by every Redis server on the
+    machine: run the benchmark alone (another cluster's or session's work would count too)."""
     tick = os.sysconf("SC_CLK_TCK")
     used = {"web": 0.0, "postgres": 0.0, "redis": 0.0}
     for entry in Path("/proc").iterdir():
