@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from intake.extensions import db
-from intake.models import AuditEvent, Referral, User
+from intake.models import AuditEvent, InfoRequest, Referral, User
 from intake.services import auth
 from intake.services.referrals import Submission, UploadedFile, run_triage, submit_referral
 from tests.referral_data import valid_referral
@@ -95,6 +95,18 @@ def get_referral(app: Flask, reference: str) -> Referral:
         assert referral is not None
         db.session.expunge(referral)
         return referral
+
+
+def info_request_of(app: Flask, reference: str) -> InfoRequest:
+    """The case's one information request (detached, to read its columns)."""
+    with app.app_context():
+        link = db.session.scalars(
+            sa.select(InfoRequest)
+            .join(Referral, Referral.id == InfoRequest.referral_id)
+            .where(Referral.reference == reference)
+        ).one()
+        db.session.expunge(link)
+        return link
 
 
 def set_referral(app: Flask, reference: str, **values: Any) -> None:

@@ -58,6 +58,7 @@ from tests.staff.helpers import (
     audit_count,
     csrf_token,
     get_referral,
+    info_request_of,
     make_referral,
     make_user,
     next_code,
@@ -930,13 +931,8 @@ def _end_authorization(app: Flask, reference: str, how: str) -> None:
 
 
 def _open_link(app: Flask, reference: str) -> tuple[InfoRequest, str]:
+    link = info_request_of(app, reference)
     with app.app_context():
-        link = db.session.scalars(
-            sa.select(InfoRequest)
-            .join(Referral, Referral.id == InfoRequest.referral_id)
-            .where(Referral.reference == reference)
-        ).one()
-        db.session.expunge(link)
         return link, info_requests.token_for(link)
 
 

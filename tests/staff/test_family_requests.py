@@ -14,10 +14,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from intake.extensions import db
-from intake.models import InfoRequest, Notification, Referral, User
+from intake.models import Notification, Referral, User
 from intake.services import info_requests, notifications
 from tests.i18n.catalogue import ensure_compiled
-from tests.staff.helpers import get_referral, make_user, sign_in
+from tests.staff.helpers import get_referral, info_request_of, make_user, sign_in
 from tests.staff.test_family_casework import second_opinion_case
 
 CLINICAL = ("cns_status", "mrd_result", "performance_score", "primary_refractory")
@@ -93,12 +93,8 @@ def test_a_family_without_an_oncologist_email_is_offered_only_what_a_parent_can_
     assert "Request sent: the family gets an email" in html.unescape(shown)
     assert "the referrer gets" not in shown
 
+    link = info_request_of(app, reference)
     with app.app_context():
-        link = db.session.scalars(
-            sa.select(InfoRequest)
-            .join(Referral, Referral.id == InfoRequest.referral_id)
-            .where(Referral.reference == reference)
-        ).one()
         referral = db.session.get(Referral, link.referral_id)
         assert referral is not None
         request_email = db.session.scalar(

@@ -30,7 +30,14 @@ from intake.services import info_requests, notifications
 from intake.staff.upload_views import SESSION_SECONDS
 from tests.i18n.catalogue import english_left, ensure_compiled, visible_text
 from tests.samples import tiny_pdf
-from tests.staff.helpers import csrf_token, get_referral, make_referral, make_user, sign_in
+from tests.staff.helpers import (
+    csrf_token,
+    get_referral,
+    info_request_of,
+    make_referral,
+    make_user,
+    sign_in,
+)
 
 SCORE = "performance_score"
 SCORE_FIELD = f"answer_{SCORE}"
@@ -69,14 +76,7 @@ def _ask(app: Flask, coordinator: Any, reference: str, items: list[str], audienc
 
 
 def _link(app: Flask, reference: str) -> InfoRequest:
-    with app.app_context():
-        link = db.session.scalars(
-            sa.select(InfoRequest)
-            .join(Referral, Referral.id == InfoRequest.referral_id)
-            .where(Referral.reference == reference)
-        ).one()
-        db.session.expunge(link)
-        return link
+    return info_request_of(app, reference)
 
 
 def _browser(app: Flask, language: str) -> FlaskClient:
