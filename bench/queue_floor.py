@@ -78,20 +78,9 @@ def floor_side(rate: float, seconds: float) -> list[float]:
     env = common.product_env("sqlite://", instance, FLOOR_QUEUE=queue)
     worker = common.spawn(
         [
-            str(common.VENV_BIN / "celery"),
-            "-A",
-            "bench.floor_celery",
-            "worker",
-            "-P",
-            "prefork",
-            "--concurrency",
-            "2",
-            "-Q",
-            queue,
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel",
-            "WARNING",
+            str(common.VENV_BIN / "celery"), "-A", "bench.floor_celery", "worker", "-P",
+            "prefork", "--concurrency", "2", "-Q", queue, "--without-gossip", "--without-mingle",
+            "--loglevel", "WARNING",
         ],
         env,
         instance / "floor-worker.log",
@@ -144,32 +133,15 @@ def product_side(rate: float, seconds: float) -> tuple[list[float], dict[str, fl
             common.start_gunicorn("intake:create_app()", port, env, instance / "web.log")
         )
         worker_args = [
-            str(common.VENV_BIN / "celery"),
-            "-A",
-            "workers.celery",
-            "worker",
-            "-P",
-            "prefork",
-            "--concurrency",
-            "2",
-            "-Q",
-            env["CELERY_QUEUE"],
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
+            str(common.VENV_BIN / "celery"), "-A", "workers.celery", "worker", "-P", "prefork",
+            "--concurrency", "2", "-Q", env["CELERY_QUEUE"], "--loglevel", "INFO",
+            "--without-gossip", "--without-mingle",
         ]
         processes.append(common.spawn(worker_args, env, instance / "worker.log"))
         processes.append(
             common.spawn(
-                [
-                    str(common.VENV_BIN / "celery"),
-                    "-A",
-                    "workers.celery",
-                    "beat",
-                    "--loglevel",
-                    "WARNING",
-                ],
+                [str(common.VENV_BIN / "celery"), "-A", "workers.celery", "beat", "--loglevel",
+                 "WARNING"],
                 env,
                 instance / "beat.log",
             )
@@ -301,7 +273,9 @@ def _peak_memory(processes: list[Any]) -> dict[str, float]:
     celery_all = [worker, *worker.children()]
     return {
         "web worker (max of 2)": max(common.peak_rss_mb(p.pid) for p in web_workers),
-        "celery pool process (max of 2)": max(common.peak_rss_mb(p.pid) for p in worker.children()),
+        "celery pool process (max of 2)": max(
+            common.peak_rss_mb(p.pid) for p in worker.children()
+        ),
         "celery main process": common.peak_rss_mb(worker.pid),
         "processes measured": float(len(web_workers) + len(celery_all)),
     }
