@@ -22,6 +22,10 @@ ENGLISH_ONLY_WORDS = frozenset(
     "the and your you with please we our is are what this that for of to from will have has "
     "or if which who when how not an it".split()
 )
+# A reference such as 7K3M-AN9X-2HF is random letters and digits; its "AN" is not English.
+REFERENCE_SHAPED = re.compile(
+    r"(?<![\w-])(?:[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{3}|[0-9A-Z]{11})(?![\w-])"
+)
 
 
 def read_catalog(path: Path) -> Catalog:
@@ -131,6 +135,7 @@ def english_left(text: str, *, allowed: tuple[str, ...] = ()) -> list[str]:
     """English source fragments and English-only words found in ``text``."""
     for value in allowed:
         text = text.replace(value, " ")
+    text = REFERENCE_SHAPED.sub(" ", text)
     found = [
         fragment
         for fragment in english_fragments()

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 
-from tests.i18n.catalogue import PLACEHOLDER, SPANISH_PO, extract_template, read_catalog
+from intake.domain.reference import ALPHABET, format_reference, normalize_reference
+from tests.i18n.catalogue import (
+    PLACEHOLDER,
+    SPANISH_PO,
+    english_left,
+    extract_template,
+    read_catalog,
+)
 
 
 def test_every_translatable_string_has_a_spanish_translation(tmp_path: Path) -> None:
@@ -49,3 +56,13 @@ def test_compiled_catalogues_are_built_not_committed() -> None:
     makefile = (root / "Makefile").read_text()
     assert "test: install translations" in makefile
     assert "run: install translations" in makefile
+
+
+def test_a_reference_with_english_looking_letters_is_not_english_left() -> None:
+    # CI once failed on a random reference holding "AN" in a Spanish page.
+    reference = next(
+        ref for ref in (normalize_reference(f"7K3MAN9THE{c}") for c in ALPHABET) if ref
+    )
+    page = f"Su número de referencia es {format_reference(reference)} ({reference})."
+    assert english_left(page) == []
+    assert english_left(page + " Please") != []
