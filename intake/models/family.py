@@ -63,7 +63,7 @@ class FamilyMessage(Base):
     referral_id: Mapped[int] = mapped_column(sa.ForeignKey("referral.id"), unique=True)
     topic: Mapped[str] = mapped_column(sa.String(32))
     state: Mapped[str] = mapped_column(sa.String(16), default="new")
-    # reference | same_child | unmatched
+    # reference | same_child | unmatched | by_hand (a coordinator matched it later)
     match_method: Mapped[str] = mapped_column(sa.String(16))
     matched_case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("referral.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -4,6 +4,10 @@ A message is stored as its own case (kind ``existing_patient_message``, rule R0)
 :class:`~intake.models.FamilyMessage` row with its state. Reading one is a view of that case
 (one audit row, written by ``queue.get_referral_for``); each state change is audited and goes
 on the message's timeline and, when the message was matched, on the child's case timeline.
+
+A message the family sent without a reference that matches, and that names no child we know
+exactly, is flagged unmatched; a coordinator who has found the child's case (by phone, or by
+name and date of birth in the queue) matches it by hand with :func:`match_by_hand`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from intake.domain import messages, statuses
+from intake.domain.reference import format_reference, normalize_reference
 from intake.extensions import db
 from intake.models import FamilyMessage, Referral, TimelineEvent, User
 from intake.services import audit, cases, notifications
@@ -21,6 +26,17 @@ from intake.services.families import consented_family_email
 from intake.services.queue import scope_clause
 
 MESSAGE_KIND = "existing_patient_message"
+UNMATCHED = "unmatched"
+BY_HAND = "by_hand"
+
+
+class MatchRefused(Exception):
+    """A refused match by hand. ``code`` is stable; ``message`` is plain English."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -126,8 +142,77 @@ def change_state(message_case: Referral, actor: User, target: str) -> FamilyMess
     return message
 
 
+def match_by_hand(message_case: Referral, actor: User, reference_text: str) -> Referral:
+    """Match an unmatched message to the child's case named by ``reference_text``, in one
+    transaction; returns that case. Raises MatchRefused (the caller rolls back and records it).
+
+    Only a case in the actor's own queues can be named: a coordinator cannot learn of, or put
+    a message on, a case they may not open (decision 10). Whether the two dates of birth agree
+    goes on both timelines, so a later reader sees what the coordinator had to go on.
+    """
+    message = db.session.scalar(
+        sa.select(FamilyMessage)
+        .where(FamilyMessage.referral_id == message_case.id)
+        .with_for_update()
+    )
+    if message is None:
+        raise MatchRefused("not_a_message", "This case is not a message.")
+    if message.match_method != UNMATCHED:
+        raise MatchRefused(
+            "already_matched",
+            "This message was matched to a case meanwhile. Reload the page to see which.",
+        )
+    reference = normalize_reference(reference_text.strip())
+    if reference is None:
+        raise MatchRefused(
+            "bad_reference",
+            "Enter the case reference as it is shown on the child's case page, for example "
+            "7K3M-Q9TX-2HF.",
+        )
+    target = db.session.scalar(
+        sa.select(Referral).where(Referral.reference == reference, scope_clause(actor))
+    )
+    if target is None:
+        raise MatchRefused(
+            "not_found",
+            f"No case {format_reference(reference)} in your queues. Check the reference, or "
+            "ask an admin to match the message.",
+        )
+    if target.kind == MESSAGE_KIND:
+        raise MatchRefused(
+            "is_a_message",
+            f"{format_reference(reference)} is another family message, not a child's case. "
+            "Enter the reference of the case the message is about.",
+        )
+    message.match_method = BY_HAND
+    message.matched_case_id = target.id
+    message_case.linked_case_id = target.id
+    detail = {
+        "message": message_case.reference,
+        "case": target.reference,
+        "dob_matches": target.patient_dob == message_case.patient_dob,
+    }
+    for case_id in (message_case.id, target.id):
+        db.session.add(
+            TimelineEvent(
+                referral_id=case_id, actor=actor.email, action="message_matched", detail=detail
+            )
+        )
+    audit.record(
+        audit.UPDATE,
+        "family_message",
+        message_case.reference,
+        detail=f"matched:{target.reference}",
+        user=actor,
+    )
+    db.session.commit()
+    return target
+
+
 def record_refusal(
-    message_case: Referral, actor: User, error: messages.MessageTransitionError
+    message_case: Referral,
+    actor: User,
+    error: messages.MessageTransitionError | MatchRefused,
 ) -> None:
     """Undo the attempted change and keep a failure row in the audit trail."""
     db.session.rollback()
@@ -136,7 +221,7 @@ def record_refusal(
         "family_message",
         message_case.reference,
         outcome="failure",
-        detail=f"state:{error.code}",
+        detail=f"{'match' if isinstance(error, MatchRefused) else 'state'}:{error.code}",
         user=actor,
         commit=True,
     )

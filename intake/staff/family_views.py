@@ -13,10 +13,11 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
-from wtforms import DateField, RadioField, SelectField
-from wtforms.validators import InputRequired
+from wtforms import BooleanField, DateField, RadioField, SelectField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length
 
 from intake.domain import messages
+from intake.domain.reference import format_reference
 from intake.extensions import db
 from intake.forms.referral import as_choices
 from intake.models import Referral, User
@@ -42,6 +43,25 @@ class RevocationForm(FlaskForm):
             [(code, _l(label)) for code, label in messages.REVOCATION_METHODS.items()]
         ),
         validators=[InputRequired(message=_l("Choose how the family revoked it."))],
+    )
+
+
+class MatchMessageForm(FlaskForm):
+    """Match an unmatched message to the child's case (decision 11), by its reference."""
+
+    match_reference = StringField(
+        _l("Reference of the child's case"),
+        description=_l("As shown on the case page, for example 7K3M-Q9TX-2HF."),
+        validators=[
+            InputRequired(message=_l("Enter the reference of the child's case.")),
+            Length(max=40, message=_l("A case reference is 11 letters and digits.")),
+        ],
+    )
+    match_confirmed = BooleanField(
+        _l("I have checked that this message is about the child of that case"),
+        validators=[
+            DataRequired(message=_l("Confirm that you checked it is the same child."))
+        ],
     )
 
 
@@ -73,6 +93,7 @@ def case_extras(referral: Referral, user: User, forms: dict[str, Any]) -> dict[s
         else None,
         "message_state_labels": messages.STATE_LABELS,
         "message_form": message_form,
+        "match_form": forms.get("match_form") or MatchMessageForm(),
         "linked_messages": family_messages.messages_for_case(user, referral),
         "authorization": signed,
         "authorization_expired": signed is not None
@@ -142,6 +163,35 @@ def revoke_authorization(reference: str) -> Response | tuple[str, int]:
         _(
             "Revocation recorded. No more records will be requested from the family's doctors; "
             "what was already received stays with the case."
+        )
+    )
+    return _back(referral)
+
+
+@bp.post("/referrals/<reference>/match-message")
+@staff_required(*CARE_TEAM)
+def match_message(reference: str) -> Response | tuple[str, int]:
+    user = _user()
+    referral = queue.get_referral_for(user, reference)
+    if family_messages.message_of(referral) is None:
+        audit.record(
+            audit.DENIED, "family_message", referral.reference, outcome="denied", commit=True
+        )
+        raise NotFound()
+    form = MatchMessageForm()
+    if not form.validate_on_submit():
+        return _rerender(referral, match_form=form)
+    try:
+        case = family_messages.match_by_hand(referral, user, form.match_reference.data or "")
+    except family_messages.MatchRefused as error:
+        family_messages.record_refusal(referral, user, error)
+        form.match_reference.errors = [error.message]
+        status = 409 if error.code == "already_matched" else 400
+        return _rerender(referral, status, match_form=form, status_error=error.message)
+    flash(
+        _(
+            "Message matched to case %(reference)s. It is listed on that case's page.",
+            reference=format_reference(case.reference),
         )
     )
     return _back(referral)
