@@ -22,10 +22,17 @@ ENGLISH_ONLY_WORDS = frozenset(
     "the and your you with please we our is are what this that for of to from will have has "
     "or if which who when how not an it".split()
 )
-# A reference such as 7K3M-AN9X-2HF is random letters and digits; its "AN" is not English.
+# A reference such as 7K3M-AN9X-2HF, or a link's token, is random letters and digits: its
+# "AN" is not English (CI once failed on that).
 REFERENCE_SHAPED = re.compile(
     r"(?<![\w-])(?:[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{3}|[0-9A-Z]{11})(?![\w-])"
 )
+URL = re.compile(r"https?://\S+")
+
+
+def without_random_parts(text: str) -> str:
+    """``text`` without references and links, whose random characters can spell anything."""
+    return REFERENCE_SHAPED.sub(" ", URL.sub(" ", text))
 
 
 def read_catalog(path: Path) -> Catalog:
@@ -135,7 +142,7 @@ def english_left(text: str, *, allowed: tuple[str, ...] = ()) -> list[str]:
     """English source fragments and English-only words found in ``text``."""
     for value in allowed:
         text = text.replace(value, " ")
-    text = REFERENCE_SHAPED.sub(" ", text)
+    text = without_random_parts(text)
     found = [
         fragment
         for fragment in english_fragments()

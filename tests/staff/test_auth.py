@@ -15,7 +15,15 @@ from intake import create_app
 from intake.extensions import db
 from intake.models import Alert, OutboxEvent, StaffSession, User
 from intake.services import auth
-from tests.staff.helpers import PASSWORD, audit_count, csrf_token, make_user, next_code, sign_in
+from tests.staff.helpers import (
+    PASSWORD,
+    audit_count,
+    csrf_token,
+    make_user,
+    next_code,
+    sign_in,
+    wrong_code,
+)
 
 
 class Clock:
@@ -240,7 +248,7 @@ def test_enrolment_shows_inline_qr_and_confirms_code(app: Flask, client: FlaskCl
     assert page.status_code == 200
     assert "<svg" in html and "<img" not in html
     assert "https://" not in html
-    wrong = client.post("/coordinator/login/enrol", data={"code": "000000"})
+    wrong = client.post("/coordinator/login/enrol", data={"code": wrong_code(app, user)})
     assert wrong.status_code == 401
     ok = client.post("/coordinator/login/enrol", data={"code": next_code(app, user)})
     assert ok.status_code == 302
@@ -359,7 +367,8 @@ def test_wrong_totp_codes_also_lock(app: Flask, client: FlaskClient) -> None:
     user = make_user(app, "codes@program.test")
     client.post("/coordinator/login", data={"email": user.email, "password": PASSWORD})
     for _ in range(app.config["LOGIN_MAX_FAILURES"]):
-        assert client.post("/coordinator/login/code", data={"code": "123456"}).status_code == 401
+        code = wrong_code(app, user)
+        assert client.post("/coordinator/login/code", data={"code": code}).status_code == 401
     good = client.post("/coordinator/login/code", data={"code": next_code(app, user)})
     assert good.status_code == 401
 

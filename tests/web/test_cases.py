@@ -43,7 +43,8 @@ def test_triage_stores_result_moves_to_review_and_is_idempotent(
         assert referral.review_due_at is not None and referral.ack_due_at is not None
         kinds = sorted(db.session.scalars(sa.select(Notification.kind)))
         assert kinds == [notifications.COORDINATOR_NEW, notifications.REFERRER_ACK]
-        actions = [e.action for e in db.session.scalars(sa.select(TimelineEvent))]
+        in_order = sa.select(TimelineEvent.action).order_by(TimelineEvent.id)
+        actions = list(db.session.scalars(in_order))
         assert actions == ["created", "triaged", "status_changed"]
 
 
