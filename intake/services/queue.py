@@ -369,20 +369,26 @@ def staff_choices(role: str | None = None) -> list[User]:
     return list(db.session.scalars(statement))
 
 
+def same_child_clause(referral: Referral) -> sa.ColumnElement[bool]:
+    """Cases of the same child as ``referral`` (itself included): the same normalized name and
+    date of birth (decision 12's key), or one group of linked cases."""
+    root = referral.linked_case_id or referral.id  # links are one hop, to the group's root
+    return sa.or_(
+        Referral.person_key == referral.person_key,
+        Referral.linked_case_id == root,
+        Referral.id == root,
+    )
+
+
 def linked_cases(user: User, referral: Referral) -> list[Referral]:
     """Other cases of the same child (decision 12's normalized key) and cases linked to or
     from this one (``Referral.linked_case_id``, e.g. a message matched by reference), within
     scope."""
-    root = referral.linked_case_id or referral.id  # links are one hop, to the group's root
     return list(
         db.session.scalars(
             sa.select(Referral)
             .where(
-                sa.or_(
-                    Referral.person_key == referral.person_key,
-                    Referral.linked_case_id == root,
-                    Referral.id == root,
-                ),
+                same_child_clause(referral),
                 Referral.id != referral.id,
                 scope_clause(user),
             )

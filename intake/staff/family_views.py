@@ -143,7 +143,7 @@ def revoke_authorization(reference: str) -> Response | tuple[str, int]:
         return _rerender(referral, revocation_form=form)
     assert form.received_on.data is not None  # validated
     try:
-        revocation.revoke(
+        covered = revocation.revoke(
             referral, user, method=form.method.data or "", received_on=form.received_on.data
         )
     except messages.RevocationError as error:
@@ -165,6 +165,15 @@ def revoke_authorization(reference: str) -> Response | tuple[str, int]:
             "what was already received stays with the case."
         )
     )
+    if covered:
+        # Counted, not named: some of the child's cases may be outside this user's queues.
+        flash(
+            _(
+                "It also revoked the authorization on the same child's other cases: "
+                "%(count)s.",
+                count=len(covered),
+            )
+        )
     return _back(referral)
 
 
