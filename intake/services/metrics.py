@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from markupsafe import Markup, escape
+from sqlalchemy import orm
 
 from intake.extensions import db
 from intake.forms.referral import DISEASES
@@ -18,6 +19,9 @@ from intake.models import Escalation, InfoRequest, Referral, TimelineEvent
 from intake.services.auth import now
 
 DECISIONS = ("accepted", "declined", "redirected")
+# A family's message is routed to the care team, never decided on (rule R0): counted apart,
+# so it does not dilute the referral figures the program reports.
+MESSAGE_KIND = "existing_patient_message"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -42,6 +46,8 @@ class Metrics:
     ack_hours: list[float] = field(default_factory=list)
     decision_hours: list[float] = field(default_factory=list)
     total: int = 0
+    messages: int = 0
+    message_ack_hours: list[float] = field(default_factory=list)
     needing_info: int = 0
     decisions: Counter[str] = field(default_factory=Counter)
     breaches: int = 0
@@ -67,7 +73,7 @@ class Metrics:
 
         share = f"{100 * self.needing_info / self.total:.0f}%" if self.total else "–"
         return [
-            ("Cases", str(self.total)),
+            ("Referrals and second opinions", str(self.total)),
             ("Median time to acknowledgement", hours(percentile(self.ack_hours, 0.5))),
             ("90th percentile time to acknowledgement", hours(percentile(self.ack_hours, 0.9))),
             ("Median time to decision", hours(percentile(self.decision_hours, 0.5))),
@@ -77,6 +83,11 @@ class Metrics:
             ("Redirected", rate("redirected")),
             ("Declined", rate("declined")),
             ("Deadline breaches", str(self.breaches)),
+            ("Family messages", str(self.messages)),
+            (
+                "Median time to a family message's first answer",
+                hours(percentile(self.message_ack_hours, 0.5)),
+            ),
         ]
 
 
@@ -93,11 +104,13 @@ def compute(weeks: int = 12) -> Metrics:
     ).all()
     ids = [row.id for row in rows]
     week_keys = [week_start(now() - timedelta(weeks=n)) for n in range(weeks - 1, -1, -1)]
+    messages = sum(1 for row in rows if row.kind == MESSAGE_KIND)
     result = Metrics(
         weeks=week_keys,
         per_week_kind=defaultdict(Counter),
         per_week_disease=defaultdict(Counter),
-        total=len(rows),
+        total=len(rows) - messages,
+        messages=messages,
     )
     decided_at: dict[int, tuple[datetime, str]] = {}
     if ids:
@@ -129,9 +142,18 @@ def compute(weeks: int = 12) -> Metrics:
     for row in rows:
         week = week_start(row.created_at)
         result.per_week_kind[week][row.kind.replace("_", " ")] += 1
+        ack_hours = (
+            (row.acknowledged_at - row.created_at).total_seconds() / 3600
+            if row.acknowledged_at
+            else None
+        )
+        if row.kind == MESSAGE_KIND:
+            if ack_hours is not None:
+                result.message_ack_hours.append(ack_hours)
+            continue
         result.per_week_disease[week][str(disease_names.get(row.disease, row.disease))] += 1
-        if row.acknowledged_at:
-            result.ack_hours.append((row.acknowledged_at - row.created_at).total_seconds() / 3600)
+        if ack_hours is not None:
+            result.ack_hours.append(ack_hours)
         if row.id in decided_at:
             at, decision = decided_at[row.id]
             result.decision_hours.append((at - row.created_at).total_seconds() / 3600)
@@ -260,6 +282,12 @@ CSV_COLUMNS = (
     "created_at",
     "acknowledged_at",
     "review_due_at",
+    # The first decision on the case, as the metrics count it, and its coded reason.
+    "decision",
+    "decided_at",
+    "decision_reason",
+    "deadline_breached",
+    "linked_case",
 )
 
 
@@ -268,7 +296,28 @@ def export_csv() -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for referral in db.session.scalars(sa.select(Referral).order_by(Referral.created_at)):
+    decided: dict[int, tuple[datetime, str, str]] = {}
+    for referral_id, at, to_status, detail in db.session.execute(
+        sa.select(
+            TimelineEvent.referral_id,
+            TimelineEvent.at,
+            TimelineEvent.to_status,
+            TimelineEvent.detail,
+        )
+        .where(TimelineEvent.to_status.in_(DECISIONS))
+        .order_by(TimelineEvent.at, TimelineEvent.id)
+    ):
+        decided.setdefault(referral_id, (at, to_status, (detail or {}).get("reason_code") or ""))
+    breached = set(
+        db.session.scalars(sa.select(Escalation.referral_id).where(Escalation.level >= 2))
+    )
+    linked = orm.aliased(Referral)
+    for referral, linked_reference in db.session.execute(
+        sa.select(Referral, linked.reference)
+        .outerjoin(linked, linked.id == Referral.linked_case_id)
+        .order_by(Referral.created_at)
+    ):
+        decided_at, decision, reason = decided.get(referral.id, (None, "", ""))
         writer.writerow(
             neutralize(value)
             for value in (
@@ -282,6 +331,11 @@ def export_csv() -> str:
                 referral.created_at.isoformat(),
                 referral.acknowledged_at.isoformat() if referral.acknowledged_at else "",
                 referral.review_due_at.isoformat() if referral.review_due_at else "",
+                decision,
+                decided_at.isoformat() if decided_at else "",
+                reason,
+                "yes" if referral.id in breached else "no",
+                linked_reference or "",
             )
         )
     return buffer.getvalue()

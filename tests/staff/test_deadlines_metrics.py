@@ -185,3 +185,44 @@ def test_metrics_page_and_admin_export(app: Flask) -> None:
     from tests.staff.helpers import audit_count
 
     assert audit_count(app, action="E", user_id=admin.id) == 1
+
+
+def test_family_messages_are_counted_apart_and_the_export_carries_decisions(app: Flask) -> None:
+    from intake.services import cases
+    from tests.staff.test_family_casework import matched_message
+
+    declined = make_referral(app, patient_given_name="Ines")
+    message_case, child = matched_message(app)
+    with app.app_context():
+        case = db.session.scalar(sa.select(Referral).where(Referral.reference == declined))
+        assert case is not None
+        cases.change_status(
+            case,
+            "declined",
+            actor="doc@program.test",
+            role="reviewer",
+            reason_code="trial_elsewhere",
+        )
+        db.session.commit()
+        figures = metrics.compute()
+        rows = {row["reference"]: row for row in csv.DictReader(io.StringIO(metrics.export_csv()))}
+    # The message is a message: not a case in the referral figures, not a disease of its own.
+    assert (figures.total, figures.messages) == (2, 1)
+    summary = dict(figures.summary())
+    assert summary["Referrals and second opinions"] == "2" and summary["Family messages"] == "1"
+    assert summary["Declined"] == "100%"
+    assert "" not in {name for week in figures.per_week_disease.values() for name in week}
+    assert sum(sum(week.values()) for week in figures.per_week_kind.values()) == 3
+
+    assert list(rows[declined])[-5:] == [
+        "decision",
+        "decided_at",
+        "decision_reason",
+        "deadline_breached",
+        "linked_case",
+    ]
+    assert rows[declined]["decision"] == "declined"
+    assert rows[declined]["decision_reason"] == "trial_elsewhere"
+    assert rows[declined]["decided_at"] != "" and rows[declined]["deadline_breached"] == "no"
+    assert rows[child]["decision"] == "" and rows[child]["decided_at"] == ""
+    assert rows[message_case]["linked_case"] == child
