@@ -1,4 +1,5 @@
-"""Admin pages (accounts, audit trail, access report, CSV export) and the metrics page."""
+"""Admin pages (accounts, notification routing, audit trail, access report, CSV export) and
+the metrics page."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from werkzeug.exceptions import BadRequest, NotFound
 from intake.extensions import db
 from intake.models import Alert, BreakGlassGrant, DeadLetter, User
 from intake.models.staff import STAFF_ROLES
-from intake.services import alerts, audit, auth, metrics, staff_mail
+from intake.services import alerts, audit, auth, metrics, routing, staff_mail
 from intake.services.routing import CASE_KINDS
 from intake.staff import bp, recent_auth_required, staff_required, throttle
-from intake.staff.forms import AlertAckForm, LogoutForm, UserActionForm, UserForm
+from intake.staff.forms import AlertAckForm, LogoutForm, RoutingForm, UserActionForm, UserForm
 
 
 def _user() -> User:
@@ -117,6 +118,38 @@ def _invite_again(account: User) -> Response:
     staff_mail.invite(account, _user(), again=True)
     flash(f"{account.email}: a new invitation was emailed; earlier links no longer work.")
     return redirect(url_for("staff.users"), code=303)
+
+
+@bp.route("/admin/routing", methods=["GET", "POST"])
+@staff_required("admin")
+@recent_auth_required(back="staff.routing_page", methods=("POST",))
+def routing_page() -> Response | str | tuple[str, int]:
+    """Who is emailed about new cases and escalations, per case kind and priority (decision 2).
+    Changes apply to the next email: recipients are read when an email is queued."""
+    form = RoutingForm()
+    status = 200
+    if form.validate_on_submit():
+        email, role = form.email.data or "", form.role.data or ""
+        on, off = routing.set_routes(role, email, form.chosen_cells(), _user())
+        if on or off:
+            flash(f"{email} ({role}): {on} switched on, {off} switched off.")
+        else:
+            flash(f"{email} ({role}): nothing changed.")
+        return redirect(url_for("staff.routing_page"), code=303)
+    if request.method == "POST":
+        status = 400
+    return render_template(
+        "staff/admin_routing.html",
+        form=form,
+        entries=routing.entries(),
+        gaps=routing.gaps(current_app.config),
+        kinds=routing.CASE_KINDS,
+        priorities=routing.PRIORITIES,
+        kind_labels=routing.KIND_LABELS,
+        role_labels=routing.ROLE_LABELS,
+        row_form=RoutingForm(formdata=None),
+        logout_form=LogoutForm(),
+    ), status
 
 
 @bp.get("/admin/audit")

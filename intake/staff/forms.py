@@ -24,7 +24,7 @@ from intake.domain.reference import normalize_reference
 from intake.forms.referral import as_choices
 from intake.forms.validators import Email, MultiLine, SingleLine
 from intake.models.staff import STAFF_ROLES
-from intake.services import casework
+from intake.services import casework, routing
 from intake.services.auth import looks_like_recovery_code
 from intake.services.routing import CASE_KINDS
 
@@ -241,3 +241,39 @@ class AlertAckForm(FlaskForm):
 
     def alert_ids(self) -> list[int]:
         return [int(p) for p in str(self.ids.data or "").split()]
+
+
+class RoutingForm(FlaskForm):
+    """Which new cases and escalations one address gets, in one role (decision 2)."""
+
+    email = StringField(
+        _l("Email address"),
+        validators=[DataRequired(), Email()],
+        # Lower case, like staff accounts: one person, one row.
+        filters=[lambda value: value.strip().lower() if isinstance(value, str) else value],
+    )
+    role = SelectField(
+        _l("Role"),
+        choices=as_choices([(r, routing.ROLE_LABELS[r]) for r in routing.ROUTE_ROLES]),
+        validate_choice=True,
+    )
+    cells = CheckboxList(
+        _l("Cases"),
+        choices=as_choices(
+            [
+                (f"{kind}:{priority}", f"{routing.KIND_LABELS[kind]} · {priority}")
+                for kind, priority in routing.ALL_CELLS
+            ]
+        ),
+        validate_choice=True,
+    )
+    # Set by the "add an address" form, where switching nothing on is a mistake; a row's own
+    # form may switch everything off.
+    adding = HiddenField()
+
+    def validate_cells(self, field: Any) -> None:
+        if self.adding.data and not field.data:
+            raise ValidationError("Choose at least one kind of case and priority.")
+
+    def chosen_cells(self) -> set[tuple[str, str]]:
+        return {tuple(value.split(":", 1)) for value in self.cells.data or []}  # type: ignore[misc]

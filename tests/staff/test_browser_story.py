@@ -248,6 +248,7 @@ def test_staff_pages_pass_axe(
         f"/coordinator/referrals/{reference}",
         "/coordinator/metrics",
         "/coordinator/admin/users",
+        "/coordinator/admin/routing",
         "/coordinator/admin/audit",
         "/coordinator/admin/alerts",
         "/coordinator/account/recovery-codes",
