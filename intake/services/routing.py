@@ -111,6 +111,18 @@ def entries() -> list[Entry]:
     ]
 
 
+def is_routed(role: str, email: str) -> bool:
+    """Whether ``email`` has a row (on or off) in ``role``."""
+    return (
+        db.session.scalar(
+            sa.select(RoutingRule.id)
+            .where(RoutingRule.role == role, RoutingRule.email == email.strip().lower())
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def set_routes(role: str, email: str, cells: set[Cell], actor: User) -> tuple[int, int]:
     """Make ``email`` in ``role`` active for exactly ``cells``; returns (switched on, switched
     off). Rows are switched off, never deleted: the history of who was told stays readable."""

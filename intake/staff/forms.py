@@ -248,7 +248,7 @@ class RoutingForm(FlaskForm):
 
     email = StringField(
         _l("Email address"),
-        validators=[DataRequired(), Email()],
+        validators=[DataRequired()],
         # Lower case, like staff accounts: one person, one row.
         filters=[lambda value: value.strip().lower() if isinstance(value, str) else value],
     )
@@ -270,6 +270,14 @@ class RoutingForm(FlaskForm):
     # Set by the "add an address" form, where switching nothing on is a mistake; a row's own
     # form may switch everything off.
     adding = HiddenField()
+
+    def validate_email(self, field: Any) -> None:
+        if self.adding.data:
+            Email()(self, field)
+        elif not routing.is_routed(self.role.data or "", field.data or ""):
+            # A row's own form names an address already in the table, whatever its shape (the
+            # seed may hold e.g. coordinators@localhost); anything else is added below.
+            raise ValidationError("That address is not in the routing table: add it below.")
 
     def validate_cells(self, field: Any) -> None:
         if self.adding.data and not field.data:

@@ -159,6 +159,12 @@ def test_a_bad_address_or_nothing_ticked_is_refused_with_the_input_kept(app: Fla
         PAGE, data={"email": "x@hospital.example.org", "role": "coordinator", "cells": ["bogus:P1"]}
     )
     assert forged.status_code == 400
+    # A row's form (no "adding") only edits an address already in the table.
+    stranger = client.post(
+        PAGE, data={"email": "stranger@hospital.example.org", "role": "lead", "cells": EVERYTHING}
+    )
+    assert stranger.status_code == 400
+    assert "That address is not in the routing table" in stranger.get_data(as_text=True)
     unknown_role = client.post(
         PAGE, data={"email": "x@hospital.example.org", "role": "superuser", "cells": EVERYTHING}
     )
@@ -186,3 +192,13 @@ def test_only_admins_and_only_with_a_csrf_token(
     token = csrf_token(with_csrf.get(PAGE).get_data(as_text=True))
     assert with_csrf.post(PAGE, data={**data, "csrf_token": token}).status_code == 303
     assert len(active(app, "coordinator", "x@hospital.example.org")) == 9
+
+
+def test_reseeding_does_not_switch_back_on_what_an_admin_switched_off(app: Flask) -> None:
+    client = admin_client(app)
+    seeded = app.config["COORDINATOR_EMAILS"][0]
+    assert len(active(app, "coordinator", seeded)) == 9
+    assert client.post(PAGE, data={"email": seeded, "role": "coordinator"}).status_code == 303
+    with app.app_context():
+        assert routing.seed_routing(app.config) == 0
+    assert active(app, "coordinator", seeded) == set()
