@@ -15,6 +15,10 @@ def select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
     if not request:
         return str(current_app.config["BABEL_DEFAULT_LOCALE"])
+    if request.path.startswith(STAFF_PREFIX):
+        # The workspace is English throughout; following a Spanish browser (or the language
+        # chosen on a public page in the same browser) gave pages half in each language.
+        return "en"
     chosen = request.args.get("lang")
     if chosen in languages:
         session["lang"] = chosen
@@ -25,6 +29,7 @@ def select_locale() -> str:
     return browser_language(languages) or str(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
+STAFF_PREFIX = "/coordinator"
 # Set in the session when the language came from an emailed link rather than from the switch.
 FROM_LINK = "lang_from_link"
 

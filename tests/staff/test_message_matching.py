@@ -203,3 +203,19 @@ def test_matching_needs_a_signed_in_care_team_member_a_message_and_a_csrf_token(
     assert match(with_csrf, message_case, csrf_token=token, **data).status_code == 303
     assert the_message(app, message_case).match_method == "by_hand"
     assert count(app, FamilyMessage) == 1
+
+
+def test_the_workspace_stays_english_for_a_spanish_browser(
+    app: Flask, client: FlaskClient, coordinator: Account
+) -> None:
+    message_case = unmatched_message(app)
+    client.get("/status?lang=es")  # a Spanish public page earlier in the same browser
+    response = client.get(
+        f"/coordinator/referrals/{message_case}", headers={"Accept-Language": "es-MX,es;q=0.9"}
+    )
+    body = response.get_data(as_text=True)
+    assert '<html lang="en">' in body
+    assert "Match message" in body and "Message state" in body
+    assert "Asociar" not in body and "Estado del mensaje" not in body
+    # The public pages keep the family's choice.
+    assert '<html lang="es">' in client.get("/status").get_data(as_text=True)
