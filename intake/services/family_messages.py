@@ -22,6 +22,7 @@ from intake.extensions import db
 from intake.models import FamilyMessage, Referral, TimelineEvent, User
 from intake.services import audit, cases, notifications
 from intake.services.casework import acknowledge
+from intake.services.db import take_sqlite_write_lock
 from intake.services.families import consented_family_email
 from intake.services.queue import scope_clause
 
@@ -33,10 +34,12 @@ BY_HAND = "by_hand"
 class MatchRefused(Exception):
     """A refused match by hand. ``code`` is stable; ``message`` is plain English."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, tried: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # The reference named when it is not in the actor's scope: the audit keeps the attempt.
+        self.tried = tried
 
 
 @dataclass(frozen=True)
@@ -75,11 +78,7 @@ def change_state(message_case: Referral, actor: User, target: str) -> FamilyMess
     ``answered`` queues the family's PHI-free notice (once per message, with their consent,
     in their language); ``closed`` also closes the message's case so it leaves the open queue.
     """
-    message = db.session.scalar(
-        sa.select(FamilyMessage)
-        .where(FamilyMessage.referral_id == message_case.id)
-        .with_for_update()
-    )
+    message = _locked_message(message_case)
     if message is None:
         raise messages.MessageTransitionError("not_a_message", "This case is not a message.")
     previous = message.state
@@ -142,6 +141,19 @@ def change_state(message_case: Referral, actor: User, target: str) -> FamilyMess
     return message
 
 
+def _locked_message(message_case: Referral) -> FamilyMessage | None:
+    """The message row locked and re-read (the page's request may already hold a stale copy
+    in the session): two coordinators acting at once see each other's change. SQLite has no
+    row locks: its write lock serializes them."""
+    take_sqlite_write_lock(db.session)
+    return db.session.scalar(
+        sa.select(FamilyMessage)
+        .where(FamilyMessage.referral_id == message_case.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 def match_by_hand(message_case: Referral, actor: User, reference_text: str) -> Referral:
     """Match an unmatched message to the child's case named by ``reference_text``, in one
     transaction; returns that case. Raises MatchRefused (the caller rolls back and records it).
@@ -150,11 +162,7 @@ def match_by_hand(message_case: Referral, actor: User, reference_text: str) -> R
     a message on, a case they may not open (decision 10). Whether the two dates of birth agree
     goes on both timelines, so a later reader sees what the coordinator had to go on.
     """
-    message = db.session.scalar(
-        sa.select(FamilyMessage)
-        .where(FamilyMessage.referral_id == message_case.id)
-        .with_for_update()
-    )
+    message = _locked_message(message_case)
     if message is None:
         raise MatchRefused("not_a_message", "This case is not a message.")
     if message.match_method != UNMATCHED:
@@ -169,14 +177,19 @@ def match_by_hand(message_case: Referral, actor: User, reference_text: str) -> R
             "Enter the case reference as it is shown on the child's case page, for example "
             "7K3M-Q9TX-2HF.",
         )
+    # Locked and re-read: a near-match link made meanwhile moves it into another group.
     target = db.session.scalar(
-        sa.select(Referral).where(Referral.reference == reference, scope_clause(actor))
+        sa.select(Referral)
+        .where(Referral.reference == reference, scope_clause(actor))
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if target is None:
         raise MatchRefused(
             "not_found",
             f"No case {format_reference(reference)} in your queues. Check the reference, or "
             "ask an admin to match the message.",
+            tried=reference,
         )
     if target.kind == MESSAGE_KIND:
         raise MatchRefused(
@@ -186,7 +199,8 @@ def match_by_hand(message_case: Referral, actor: User, reference_text: str) -> R
         )
     message.match_method = BY_HAND
     message.matched_case_id = target.id
-    message_case.linked_case_id = target.id
+    # Links are one hop, to the group's root: the message joins the child's whole group.
+    message_case.linked_case_id = target.linked_case_id or target.id
     detail = {
         "message": message_case.reference,
         "case": target.reference,
@@ -221,7 +235,11 @@ def record_refusal(
         "family_message",
         message_case.reference,
         outcome="failure",
-        detail=f"{'match' if isinstance(error, MatchRefused) else 'state'}:{error.code}",
+        detail=(
+            f"match:{error.code}{':' + error.tried if error.tried else ''}"
+            if isinstance(error, MatchRefused)
+            else f"state:{error.code}"
+        ),
         user=actor,
         commit=True,
     )

@@ -91,7 +91,9 @@ def test_an_unmatched_message_is_matched_by_hand_and_then_sits_with_the_childs_c
     assert f'href="/coordinator/referrals/{child}"' in shown and "(matched by hand)" in shown
     assert 'id="match-message"' not in shown  # matched once; no second form
     timeline = " ".join(page(client, child).split())
-    assert f"<strong>message matched</strong> : message {message_case} → case {child}" in timeline
+    assert f"<strong>message matched</strong> : message {message_case}" in timeline
+    timeline = " ".join(page(client, message_case).split())
+    assert f"<strong>message matched</strong> : case {child}" in timeline
     assert f'href="/coordinator/referrals/{message_case}"' in page(client, child)
     assert message_case not in listed(client, message="unmatched")
 
@@ -154,7 +156,8 @@ def test_a_case_outside_the_coordinators_queues_cannot_be_named(
     assert response.status_code == 400
     assert f"No case {format_reference(child)} in your queues" in response.get_data(as_text=True)
     assert the_message(app, message_case).match_method == "unmatched"
-    assert audit_count(app, resource_type="family_message", detail="match:not_found") == 1
+    # The attempt names the case it tried, for whoever reviews denials.
+    assert audit_count(app, resource_type="family_message", detail=f"match:not_found:{child}") == 1
 
 
 def test_a_message_already_matched_is_not_matched_again(
@@ -219,3 +222,43 @@ def test_the_workspace_stays_english_for_a_spanish_browser(
     assert "Asociar" not in body and "Estado del mensaje" not in body
     # The public pages keep the family's choice.
     assert '<html lang="es">' in client.get("/status").get_data(as_text=True)
+
+
+def test_the_timelines_do_not_name_a_case_outside_the_viewers_queues(
+    app: Flask, client: FlaskClient
+) -> None:
+    message_case = unmatched_message(app)
+    child = make_referral(app)
+    admin = make_user(app, "match-admin@program.test", role="admin")
+    sign_in(app, client, admin)
+    assert match(client, message_case, match_reference=child, **CONFIRMED).status_code == 303
+
+    messages_only = make_user(app, "match-care@program.test", queues=["existing_patient_message"])
+    narrow = app.test_client()
+    sign_in(app, narrow, messages_only)
+    shown = " ".join(page(narrow, message_case).split())
+    assert "<strong>message matched</strong> : case outside your queues" in shown
+    assert child not in shown and format_reference(child) not in shown
+
+    referrals_only = make_user(app, "match-doctors@program.test", queues=["physician_referral"])
+    other = app.test_client()
+    sign_in(app, other, referrals_only)
+    shown = " ".join(page(other, child).split())
+    assert "<strong>message matched</strong> : message outside your queues" in shown
+    assert message_case not in shown
+
+
+def test_a_message_joins_the_childs_group_at_its_root(
+    app: Flask, client: FlaskClient, coordinator: Account
+) -> None:
+    from tests.staff.test_family_casework import second_opinion_case
+
+    message_case = unmatched_message(app)
+    first = second_opinion_case(app)
+    later = second_opinion_case(app)  # the same child: linked to the first at intake
+    root = get_referral(app, first).id
+    assert get_referral(app, later).linked_case_id == root
+    assert match(client, message_case, match_reference=later, **CONFIRMED).status_code == 303
+    assert the_message(app, message_case).matched_case_id == get_referral(app, later).id
+    # One hop to the group's root, so every case of the group lists the others.
+    assert get_referral(app, message_case).linked_case_id == root
