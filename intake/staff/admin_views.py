@@ -144,7 +144,7 @@ def routing_page() -> Response | str | tuple[str, int]:
         entries=routing.entries(),
         gaps=routing.gaps(current_app.config),
         kinds=routing.CASE_KINDS,
-        priorities=routing.PRIORITIES,
+        priorities_for=routing.priorities_for,
         kind_labels=routing.KIND_LABELS,
         role_labels=routing.ROLE_LABELS,
         row_form=RoutingForm(formdata=None),

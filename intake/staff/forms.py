@@ -250,7 +250,7 @@ class RoutingForm(FlaskForm):
         _l("Email address"),
         validators=[DataRequired()],
         # Lower case, like staff accounts: one person, one row.
-        filters=[lambda value: value.strip().lower() if isinstance(value, str) else value],
+        filters=[lambda value: routing.normalize_email(value) if isinstance(value, str) else value],
     )
     role = SelectField(
         _l("Role"),
@@ -261,7 +261,7 @@ class RoutingForm(FlaskForm):
         _l("Cases"),
         choices=as_choices(
             [
-                (f"{kind}:{priority}", f"{routing.KIND_LABELS[kind]} · {priority}")
+                (f"{kind}:{priority}", routing.cell_label(kind, priority))
                 for kind, priority in routing.ALL_CELLS
             ]
         ),

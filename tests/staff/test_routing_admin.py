@@ -93,6 +93,9 @@ def test_an_admin_adds_narrows_and_switches_off_an_address(app: Flask) -> None:
         )
         assert rows == 2
     assert audit_count(app, resource_type="routing_rule") == 3
+    # Each change says which kinds and priorities it switched.
+    assert audit_count(app, resource_type="routing_rule", detail="on:PR1,PR2 off:-") == 1
+    assert audit_count(app, resource_type="routing_rule", detail="on:- off:PR2") == 1
 
 
 def test_a_switched_off_coordinator_is_not_emailed_about_the_next_case(app: Flask) -> None:
@@ -117,7 +120,8 @@ def test_a_switched_off_coordinator_is_not_emailed_about_the_next_case(app: Flas
 
 
 def test_the_page_says_which_cases_nobody_covers(
-    app_config: dict[str, Any], app: Flask  # the app fixture cleans the database afterwards
+    app_config: dict[str, Any],
+    app: Flask,  # the app fixture cleans the database afterwards
 ) -> None:
     unconfigured = create_app({**app_config, "COORDINATOR_EMAILS": [], "PROGRAM_LEAD_EMAILS": []})
     with unconfigured.app_context():
@@ -191,7 +195,7 @@ def test_only_admins_and_only_with_a_csrf_token(
     assert active(app, "coordinator", "x@hospital.example.org") == set()
     token = csrf_token(with_csrf.get(PAGE).get_data(as_text=True))
     assert with_csrf.post(PAGE, data={**data, "csrf_token": token}).status_code == 303
-    assert len(active(app, "coordinator", "x@hospital.example.org")) == 9
+    assert len(active(app, "coordinator", "x@hospital.example.org")) == len(routing.ALL_CELLS)
 
 
 def test_reseeding_does_not_switch_back_on_what_an_admin_switched_off(app: Flask) -> None:
@@ -202,3 +206,34 @@ def test_reseeding_does_not_switch_back_on_what_an_admin_switched_off(app: Flask
     with app.app_context():
         assert routing.seed_routing(app.config) == 0
     assert active(app, "coordinator", seeded) == set()
+
+
+def test_an_upper_case_seeded_address_is_one_address(
+    app_config: dict[str, Any], app: Flask
+) -> None:
+    seeded = create_app({**app_config, "COORDINATOR_EMAILS": ["Intake.Team@Hospital.Example.ORG"]})
+    with seeded.app_context():
+        db.session.execute(sa.delete(RoutingRule))
+        db.session.commit()
+        routing.seed_routing(seeded.config)
+        assert routing.seed_routing(seeded.config) == 0  # the same address, whatever its case
+    client = admin_client(seeded)
+    email = "intake.team@hospital.example.org"
+    assert f"<strong>{email}</strong>" in client.get(PAGE).get_data(as_text=True)
+    assert client.post(PAGE, data={"email": email, "role": "coordinator"}).status_code == 303
+    assert active(seeded, "coordinator", email) == set()
+
+
+def test_a_family_message_has_one_switch(app: Flask) -> None:
+    # A message has no priority (rule R0): it is routed as P3, and its seeded P1/P2 rows follow.
+    client = admin_client(app)
+    seeded = app.config["COORDINATOR_EMAILS"][0]
+    page = client.get(PAGE).get_data(as_text=True)
+    assert "All (no priority)" in page
+    assert 'value="existing_patient_message:P1"' not in page
+    cells = [c for c in EVERYTHING if not c.startswith("existing_patient_message")]
+    data = {"email": seeded, "role": "coordinator", "cells": cells}
+    assert client.post(PAGE, data=data).status_code == 303
+    assert not {
+        cell for cell in active(app, "coordinator", seeded) if cell[0] == "existing_patient_message"
+    }
