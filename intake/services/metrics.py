@@ -51,6 +51,7 @@ class Metrics:
     needing_info: int = 0
     decisions: Counter[str] = field(default_factory=Counter)
     breaches: int = 0
+    message_breaches: int = 0
     per_week_breaches: dict[str, Counter[str]] = field(default_factory=dict)
 
     @property
@@ -84,6 +85,7 @@ class Metrics:
             ("Declined", rate("declined")),
             ("Deadline breaches", str(self.breaches)),
             ("Family messages", str(self.messages)),
+            ("Family messages answered late", str(self.message_breaches)),
             (
                 "Median time to a family message's first answer",
                 hours(percentile(self.message_ack_hours, 0.5)),
@@ -133,10 +135,13 @@ def compute(weeks: int = 12) -> Metrics:
             .where(Escalation.referral_id.in_(ids), Escalation.level >= 2)
             .group_by(Escalation.referral_id, Escalation.clock)
         ).all()
-        result.breaches = len({referral_id for referral_id, _clock, _at in breached})
+        messages_ids = {row.id for row in rows if row.kind == MESSAGE_KIND}
+        result.breaches = len({r for r, _clock, _at in breached if r not in messages_ids})
+        result.message_breaches = len({r for r, _clock, _at in breached if r in messages_ids})
         per_week: dict[str, Counter[str]] = defaultdict(Counter)
-        for _referral_id, clock, at in breached:
-            per_week[week_start(at)][f"{clock} deadline"] += 1
+        for referral_id, clock, at in breached:
+            late = "family message" if referral_id in messages_ids else f"{clock} deadline"
+            per_week[week_start(at)][late] += 1
         result.per_week_breaches = per_week
     disease_names = dict(DISEASES)
     for row in rows:

@@ -7,7 +7,8 @@ closed; documents already received stay with the case. A revocation is final.
 
 The family revokes permission to obtain their child's records, so it covers every case of the
 same child (linked, or with the same normalized name and date of birth) whose authorization was
-signed before the revocation reached us; one signed later is a new permission and stands.
+signed before the day the revocation reached us; one signed that day or later is a new
+permission and stands.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def revoke(referral: Referral, actor: User, *, method: str, received_on: date) -
     )
     covered = []
     for other in group.values():
-        if other.revoked_at is None and program_date(other.signed_at) <= received_on:
+        # Signed the day the revocation arrived: which came first is unknown, and the family
+        # signed it knowingly; it stands (the coordinator can record a revocation on it too).
+        if other.revoked_at is None and program_date(other.signed_at) < received_on:
             case = db.session.get(Referral, other.referral_id)
             assert case is not None
             _record(case, other, actor, method=method, received_on=received_on, via=referral)

@@ -203,6 +203,10 @@ def test_family_messages_are_counted_apart_and_the_export_carries_decisions(app:
             role="reviewer",
             reason_code="trial_elsewhere",
         )
+        message = db.session.scalar(sa.select(Referral).where(Referral.reference == message_case))
+        assert message is not None
+        # The message was answered late: counted as such, not as a case's deadline breach.
+        db.session.add(Escalation(referral_id=message.id, level=2, clock="ack"))
         db.session.commit()
         figures = metrics.compute()
         rows = {row["reference"]: row for row in csv.DictReader(io.StringIO(metrics.export_csv()))}
@@ -211,6 +215,9 @@ def test_family_messages_are_counted_apart_and_the_export_carries_decisions(app:
     summary = dict(figures.summary())
     assert summary["Referrals and second opinions"] == "2" and summary["Family messages"] == "1"
     assert summary["Declined"] == "100%"
+    assert (figures.breaches, figures.message_breaches) == (0, 1)
+    assert summary["Family messages answered late"] == "1"
+    assert [set(week) for week in figures.per_week_breaches.values()] == [{"family message"}]
     assert "" not in {name for week in figures.per_week_disease.values() for name in week}
     assert sum(sum(week.values()) for week in figures.per_week_kind.values()) == 3
 

@@ -57,7 +57,9 @@ def open_links(app: Flask, reference: str) -> int:
 
 
 def test_a_revocation_reaches_the_same_childs_other_case_and_closes_its_links(
-    app: Flask, client: FlaskClient, coordinator: Account  # noqa: F811
+    app: Flask,
+    client: FlaskClient,
+    coordinator: Account,  # noqa: F811
 ) -> None:
     first = second_opinion_case(app)
     second = second_opinion_case(app)
@@ -104,7 +106,9 @@ def test_a_revocation_reaches_the_same_childs_other_case_and_closes_its_links(
 
 
 def test_an_authorization_signed_after_the_revocation_arrived_stands(
-    app: Flask, client: FlaskClient, coordinator: Account  # noqa: F811
+    app: Flask,
+    client: FlaskClient,
+    coordinator: Account,  # noqa: F811
 ) -> None:
     first = second_opinion_case(app)
     signed_days_ago(app, first, 10)
@@ -118,3 +122,20 @@ def test_an_authorization_signed_after_the_revocation_arrived_stands(
     assert "also_cases" not in on_first
     assert events(app, second, "authorization_revoked") == []
     assert "Record a revocation" in page(client, second)
+
+
+def test_an_authorization_signed_the_day_the_revocation_arrived_stands(
+    app: Flask,
+    client: FlaskClient,
+    coordinator: Account,  # noqa: F811
+) -> None:
+    # Which came first that day is unknown; the family signed it knowingly.
+    first = second_opinion_case(app)
+    signed_days_ago(app, first, 3)
+    second = second_opinion_case(app)
+    signed_days_ago(app, second, 1)
+    received = program_today(app) - timedelta(days=1)
+    assert (
+        revoke(client, first, received_on=received.isoformat(), method="written").status_code == 303
+    )
+    assert the_authorization(app, second).revoked_at is None
