@@ -139,7 +139,8 @@ def change_status(
 ) -> TimelineEvent:
     """A staff status change through the state machine; raises statuses.TransitionError.
 
-    Leaving `needs_info` by hand closes the open information request and resumes the clock.
+    Leaving `needs_info` by hand closes the open information request and resumes the clock
+    (or starts it, for a packet that never had a deadline).
     """
     check_status_change(referral, actor, target, reason_code)
     leaving_needs_info = referral.status == statuses.NEEDS_INFO
@@ -151,6 +152,9 @@ def change_status(
         info_requests.resume_clock(referral)
         if target == statuses.UNDER_REVIEW:
             info_requests.retriage(referral, actor=actor.email)
+            # As when the answer comes through the link: a packet still incomplete gets the
+            # priority's review time from now, or the case would never escalate.
+            info_requests.start_clock_if_none(referral, "moved_back_by_hand")
     if target in CONTACT_STATUSES:
         acknowledge(referral)
     audit.record(

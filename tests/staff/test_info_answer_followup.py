@@ -179,3 +179,24 @@ def test_closing_the_links_to_the_doctors_also_starts_the_clock(
         started = [e for e in after.events if e.action == "review_clock_started"]
         assert [e.detail["reason"] for e in started] == ["links_closed"]
         assert _notices(after) == []  # nothing arrived: nobody is told of an answer
+
+
+def test_moving_a_case_back_to_review_by_hand_starts_a_missing_clock(
+    app: Flask, coordinator: Any
+) -> None:
+    # The referrer phoned instead of using the link: the coordinator moves the case back.
+    from intake.services import casework
+
+    reference = _incomplete_case(app)
+    with app.app_context(), app.test_request_context():
+        referral = _case(reference)
+        user = db.session.get(User, coordinator.id)
+        assert user is not None and referral.review_due_at is None
+        info_requests.request_info(referral, user, ["flow_report"], "referrer")
+        casework.change_status(_case(reference), user, "under_review", None)
+    with app.app_context():
+        after = _case(reference)
+        assert after.status == "under_review" and after.clock_paused_at is None
+        assert after.review_due_at is not None  # it escalates like any case under review
+        started = [e for e in after.events if e.action == "review_clock_started"]
+        assert [e.detail["reason"] for e in started] == ["moved_back_by_hand"]
