@@ -290,12 +290,17 @@ def start_clock_if_none(referral: Referral, reason: str) -> None:
 
 
 def answer_notice_recipients(referral: Referral) -> tuple[str, list[str]]:
-    """Who hears that an answer arrived: the case's assignee, else the queue's coordinators."""
+    """Who hears that an answer arrived: the case's assignee, else the queue's coordinators;
+    and the on-call too when the answer left a P1 outside business hours (an evening upload
+    can make a case urgent: decision 13 pages for it as at intake)."""
+    business_hours = program_calendar().is_business_time(now())
     if referral.assignee_id:
         assignee = db.session.get(User, referral.assignee_id)
         if assignee is not None and assignee.active:
-            return "assignee", [assignee.email]
-    return "queue", notifications.coordinator_recipients(referral)
+            return "assignee", notifications.with_oncall_out_of_hours(
+                referral, [assignee.email], business_hours=business_hours
+            )
+    return "queue", notifications.coordinator_recipients(referral, business_hours=business_hours)
 
 
 def _queue_answer_notice(referral: Referral, info_request: InfoRequest) -> None:

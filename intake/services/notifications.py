@@ -92,13 +92,20 @@ def coordinator_recipients(referral: Referral, *, business_hours: bool = True) -
     recipients = recipients_for(referral.kind, referral.triage_priority) or list(
         current_app.config["COORDINATOR_EMAILS"]
     )
-    if referral.triage_priority == "P1" and not business_hours:
-        recipients += [
-            email
-            for email in recipients_for(referral.kind, "P1", role="oncall")
-            if email not in recipients
-        ]
-    return recipients
+    return with_oncall_out_of_hours(referral, recipients, business_hours=business_hours)
+
+
+def with_oncall_out_of_hours(
+    referral: Referral, recipients: list[str], *, business_hours: bool
+) -> list[str]:
+    """``recipients``, plus the on-call for a P1 outside business hours (decision 13)."""
+    if referral.triage_priority != "P1" or business_hours:
+        return recipients
+    return recipients + [
+        email
+        for email in recipients_for(referral.kind, "P1", role="oncall")
+        if email not in recipients
+    ]
 
 
 def new_case_kind(referral: Referral) -> str:

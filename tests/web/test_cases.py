@@ -142,3 +142,46 @@ def test_acknowledgements_are_capped_per_referrer_per_day(app: Flask, client: Fl
         kinds = db.session.scalars(sa.select(Notification.kind)).all()
         assert kinds.count(notifications.REFERRER_ACK) == 2
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Referral)) == 3
+
+
+def test_an_answer_leaving_a_p1_after_hours_pages_on_call_too(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from intake.models import RoutingRule, User
+    from intake.services import info_requests
+
+    submit(client, inpatient="y")
+    with app.app_context():
+        db.session.add(
+            RoutingRule(
+                kind="physician_referral", priority="P1", role="oncall", email="oncall@program.test"
+            )
+        )
+        assignee = User(email="assignee@program.test", role="coordinator", password_hash="x")
+        db.session.add(assignee)
+        db.session.commit()
+        referral = only_referral()
+        referral.triage_priority = "P1"
+        saturday_night = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)  # 22:00 Saturday in New York
+        monday_ten = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+        monkeypatch.setattr(info_requests, "now", lambda: saturday_night)
+        assert info_requests.answer_notice_recipients(referral)[1][-1] == "oncall@program.test"
+        referral.assignee_id = assignee.id
+        assert info_requests.answer_notice_recipients(referral) == (
+            "assignee",
+            ["assignee@program.test", "oncall@program.test"],
+        )
+        monkeypatch.setattr(info_requests, "now", lambda: monday_ten)
+        assert info_requests.answer_notice_recipients(referral) == (
+            "assignee",
+            ["assignee@program.test"],
+        )
+        referral.triage_priority = "P2"
+        monkeypatch.setattr(info_requests, "now", lambda: saturday_night)
+        assert info_requests.answer_notice_recipients(referral) == (
+            "assignee",
+            ["assignee@program.test"],
+        )
+        db.session.rollback()
