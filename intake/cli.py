@@ -72,6 +72,10 @@ def init_app(app: Flask) -> None:
         """Bulk-load COUNT synthetic cases (invented names) for demos and benchmarks."""
         from intake import demo_data
 
+        if current_app.config["INTAKE_ENV"] == "production":
+            # Invented cases in a live queue would be worked, counted and escalated as real.
+            raise click.ClickException("refusing to load demo cases in production")
+
         started = time.monotonic()
         inserted = demo_data.load(
             count,

@@ -128,6 +128,13 @@ def test_demo_admin_only_in_development(app: Flask) -> None:
     refused = runner.invoke(args=["users", "ensure-demo"])
     assert refused.exit_code != 0
     assert "production" in refused.output
+    # Nor invented cases in a live queue.
+    refused = runner.invoke(args=["demo-data", "--count", "3"])
+    assert refused.exit_code != 0 and "refusing to load demo cases in production" in refused.output
+    with app.app_context():
+        from intake.models import Referral
+
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Referral)) == 0
 
 
 def test_make_run_welcome_explains_first_admin_and_demo_only_in_development(app: Flask) -> None:
