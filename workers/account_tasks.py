@@ -23,3 +23,12 @@ def staff_invite(self, reset_id: int, admin_id: int) -> str:  # type: ignore[no-
     from intake.services import staff_mail
 
     return run_guarded(self, lambda: staff_mail.send_invite(int(reset_id), int(admin_id)))
+
+
+@shared_task(name="staff.security_notice", bind=True)
+def staff_security_notice(self, audit_event_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Tell a staff member of a change to how their account signs in (password, second
+    factor, recovery codes), named by its audit row."""
+    from intake.services import staff_mail
+
+    return run_guarded(self, lambda: staff_mail.send_security_notice(int(audit_event_id)))

@@ -4,6 +4,8 @@
 * a notice that the account was locked after failed sign-ins (the sign-in page does not say);
 * password-reset links: single use, expiring, the token never stored (HMAC of id and nonce,
   like upload links) and the second factor still asked at the next sign-in;
+* a notice of every change to how the account signs in (password, second factor, recovery
+  codes), so a change the owner did not make shows up too;
 * invitations: an account an admin creates has no password (auth.create_user); its owner gets
   the same kind of link, valid INVITE_HOURS, to set one, then enrols the second factor at the
   first sign-in. No admin ever knows a staff member's password.
@@ -117,6 +119,76 @@ def send_lockout_notice(user_id: int, day: str) -> str:
         reset_url=f"{base}/coordinator/login/reset",
     )
     audit.record(audit.UPDATE, "staff_user", user.id, detail=detail, user=user)
+    db.session.commit()
+    return "sent"
+
+
+# -- changes to how the account is secured (H-9, ASVS 2.5.5) -------------------------------
+
+SECURITY_TASK = "staff.security_notice"
+# Audit details that change how an account signs in, and what the owner is told of each.
+SECURITY_NOTICES: dict[str, tuple[str, str]] = {
+    "password_reset": (
+        "Your coordinator account's password was changed",
+        "The password of your {program} coordinator account was changed with a reset link "
+        "sent to this address. Every session was signed out.",
+    ),
+    "reset_totp": (
+        "Your coordinator account's second factor was reset",
+        "An administrator ({by}) reset the second factor of your {program} coordinator account. "
+        "At your next sign-in you will set up your authenticator app again.",
+    ),
+    "totp_enrolled": (
+        "An authenticator app was set up for your coordinator account",
+        "An authenticator app was set up as the second factor of your {program} coordinator "
+        "account.",
+    ),
+    "recovery_codes_new": (
+        "New recovery codes were made for your coordinator account",
+        "A new set of recovery codes was made for your {program} coordinator account; the "
+        "earlier codes no longer work.",
+    ),
+    "recovery_code_used": (
+        "A recovery code was used to sign in to your coordinator account",
+        "A recovery code was used instead of the authenticator app to sign in to your "
+        "{program} coordinator account.",
+    ),
+}
+
+
+def queue_security_notice(event: AuditEvent) -> None:
+    """Queue the owner's notice of a change recorded by ``event`` (its audit row), in the
+    caller's transaction: the notice goes out once the change is committed, and only then."""
+    if event.detail in SECURITY_NOTICES:
+        db.session.flush()
+        outbox.add_event(db.session, SECURITY_TASK, event.id)
+
+
+def send_security_notice(event_id: int) -> str:
+    """Email the account's owner about one change; once (an audit row marks it sent)."""
+    event = db.session.get(AuditEvent, event_id)
+    if event is None or event.detail not in SECURITY_NOTICES or not event.resource_id:
+        return "missing"
+    marker = f"security_notice:{event.id}"
+    if db.session.scalar(sa.select(AuditEvent.id).where(AuditEvent.detail == marker)):
+        return "skipped"
+    user = db.session.get(User, int(event.resource_id))
+    if user is None:
+        return "missing"
+    subject, what = SECURITY_NOTICES[event.detail]
+    base = current_app.config["PUBLIC_BASE_URL"]
+    _send(
+        user,
+        subject,
+        "staff_security",
+        "security",
+        event.id,
+        what=what.format(program=current_app.config["PROGRAM_NAME"], by=event.user_email or ""),
+        at=event.at,
+        ip=event.ip or "unknown",
+        reset_url=f"{base}/coordinator/login/reset",
+    )
+    audit.record(audit.UPDATE, "staff_user", user.id, detail=marker, user=user)
     db.session.commit()
     return "sent"
 
@@ -310,6 +382,7 @@ def complete_reset(reset_id: int, password: str) -> User:
     _spend_links(user.id, reset.used_at)
     auth.end_all_sessions(user, "password_reset")
     detail = "password_set" if first else "password_reset"
-    audit.record(audit.UPDATE, "staff_user", user.id, detail=detail, user=user)
+    event = audit.record(audit.UPDATE, "staff_user", user.id, detail=detail, user=user)
+    queue_security_notice(event)
     db.session.commit()
     return user

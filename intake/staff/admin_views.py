@@ -104,7 +104,10 @@ def user_action(user_id: int) -> Response:
         # New rights (or fewer) start with a fresh sign-in.
         auth.end_all_sessions(account, "role_changed")
         detail = f"role:{role}"
-    audit.record(audit.UPDATE, "staff_user", account.id, detail=detail, user=_user())
+    # The owner hears of a second-factor reset (staff_mail.SECURITY_NOTICES).
+    staff_mail.queue_security_notice(
+        audit.record(audit.UPDATE, "staff_user", account.id, detail=detail, user=_user())
+    )
     db.session.commit()
     flash(f"{account.email}: {form.action.data.replace('_', ' ')} done.")
     return redirect(url_for("staff.users"), code=303)

@@ -156,3 +156,75 @@ def test_a_locked_account_is_told_by_email_once(mail_app: Flask, smtp: SmtpServe
     body = message.get_content()
     assert "http://intake.test/coordinator/login/reset" in body
     assert f"{mail_app.config['LOGIN_LOCKOUT_MINUTES']} minutes" in body
+
+
+def _security_notices(app: Flask, smtp: SmtpServer) -> dict[str, str]:
+    """Send every queued security notice twice (the second is skipped); subject → body."""
+    with app.test_request_context():
+        for [event_id] in _events(app, staff_mail.SECURITY_TASK):
+            assert staff_mail.send_security_notice(int(event_id)) == "sent"
+            assert staff_mail.send_security_notice(int(event_id)) == "skipped"
+    return {
+        str(m["Subject"]): m.get_content()
+        for m in smtp.messages
+        if "sign-in" not in str(m["Subject"]).lower()
+    }
+
+
+def test_changes_to_how_an_account_signs_in_are_notified_to_its_owner_once(
+    mail_app: Flask, smtp: SmtpServer
+) -> None:
+    # H-9 (ASVS 2.5.5): enrolment, new recovery codes, a recovery code used, an admin's reset.
+    user = make_user(mail_app, "owner@program.test", enrolled=False)
+    client = mail_app.test_client()
+    client.post("/coordinator/login", data={"email": user.email, "password": PASSWORD})
+    client.get("/coordinator/login/enrol")
+    client.post("/coordinator/login/enrol", data={"code": next_code(mail_app, user)})
+    page = client.post("/coordinator/account/recovery-codes").get_data(as_text=True)
+    codes = re.findall(r"<li><code>([A-Z0-9]{5}-[A-Z0-9]{5})</code></li>", page)
+    other = mail_app.test_client()
+    other.post("/coordinator/login", data={"email": user.email, "password": PASSWORD})
+    assert other.post("/coordinator/login/code", data={"code": codes[0]}).status_code == 302
+
+    admin = make_user(mail_app, "owner-admin@program.test", role="admin")
+    as_admin = mail_app.test_client()
+    sign_in(mail_app, as_admin, admin)
+    reset = as_admin.post(f"/coordinator/admin/users/{user.id}", data={"action": "reset_totp"})
+    assert reset.status_code == 303
+
+    sent = _security_notices(mail_app, smtp)
+    assert set(sent) == {
+        "An authenticator app was set up for your coordinator account",
+        "New recovery codes were made for your coordinator account",
+        "A recovery code was used to sign in to your coordinator account",
+        "Your coordinator account's second factor was reset",
+    }
+    assert "An administrator (owner-admin@program.test) reset" in " ".join(
+        sent["Your coordinator account's second factor was reset"].split()
+    )
+    for message in smtp.messages:
+        assert message["To"] == "owner@program.test"
+    for body in sent.values():
+        assert "/coordinator/login/reset" in body and "When:" in body
+
+
+def test_a_changed_password_is_notified_but_a_first_one_is_not(
+    mail_app: Flask, smtp: SmtpServer
+) -> None:
+    user = make_user(mail_app, "changer@program.test")
+    anyone = mail_app.test_client()
+    anyone.post("/coordinator/login/reset", data={"email": user.email})
+    [[reset_id]] = _events(mail_app, staff_mail.RESET_TASK)
+    with mail_app.test_request_context():
+        staff_mail.complete_reset(int(reset_id), NEW_PASSWORD)
+    assert len(_events(mail_app, staff_mail.SECURITY_TASK)) == 1
+    sent = _security_notices(mail_app, smtp)
+    assert list(sent) == ["Your coordinator account's password was changed"]
+
+    # An invited account setting its first password is not a change to tell anyone of.
+    with mail_app.test_request_context():
+        invited = auth.create_user("invited@program.test", "coordinator")
+        admin = auth.create_user("inviter@program.test", "admin", PASSWORD)
+        link = staff_mail.invite(invited, admin)
+        staff_mail.complete_reset(link.id, NEW_PASSWORD)
+    assert len(_events(mail_app, staff_mail.SECURITY_TASK)) == 1
