@@ -337,6 +337,9 @@ def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, A
         "near_match_form": NearMatchForm(),
         "missing": [(code, MISSING_ITEM_LABELS.get(code, code)) for code in referral.missing_items],
         "priority_label": PRIORITY_LABELS.get(referral.triage_priority or "", ""),
+        # domain.md 14: a P1 still waiting for the physician's decision is bannered.
+        "urgent": referral.triage_priority == "P1"
+        and referral.status in statuses.REVIEW_CLOCK | {statuses.NEEDS_INFO},
         "review_left": _review_left(referral),
         # Asking the family: what they are not asked (those go to the oncologist).
         "family_audience": "family" in dict(info_requests.audience_choices(referral)),

@@ -227,3 +227,19 @@ def test_linked_cases_and_information_requests_read_as_people_say_them(
 )
 def test_notification_kinds_have_labels(kind: str, label: str) -> None:
     assert notification_label(kind) == label
+
+
+def test_a_p1_waiting_for_the_physician_is_bannered(
+    app: Flask, client: FlaskClient, coordinator: object
+) -> None:
+    urgent = make_referral(app, inpatient="y")
+    routine = make_referral(app)
+    assert get_referral(app, urgent).triage_priority == "P1"
+    assert get_referral(app, routine).triage_priority != "P1"
+    page = _text(client.get(f"/coordinator/referrals/{urgent}"))
+    assert 'id="p1-banner"' in page
+    assert "Urgent (P1): physician review the same business day." in page
+    assert 'id="p1-banner"' not in _text(client.get(f"/coordinator/referrals/{routine}"))
+    # Once decided, nothing is urgent any more.
+    set_referral(app, urgent, status=statuses.ACCEPTED)
+    assert 'id="p1-banner"' not in _text(client.get(f"/coordinator/referrals/{urgent}"))
