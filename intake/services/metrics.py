@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +45,7 @@ class Metrics:
     per_week_kind: dict[str, Counter[str]]
     per_week_disease: dict[str, Counter[str]]
     ack_hours: list[float] = field(default_factory=list)
+    packet_hours: list[float] = field(default_factory=list)
     decision_hours: list[float] = field(default_factory=list)
     total: int = 0
     messages: int = 0
@@ -77,6 +79,11 @@ class Metrics:
             ("Referrals and second opinions", str(self.total)),
             ("Median time to acknowledgement", hours(percentile(self.ack_hours, 0.5))),
             ("90th percentile time to acknowledgement", hours(percentile(self.ack_hours, 0.9))),
+            ("Median time to a complete packet", hours(percentile(self.packet_hours, 0.5))),
+            (
+                "90th percentile time to a complete packet",
+                hours(percentile(self.packet_hours, 0.9)),
+            ),
             ("Median time to decision", hours(percentile(self.decision_hours, 0.5))),
             ("90th percentile time to decision", hours(percentile(self.decision_hours, 0.9))),
             ("Share needing more information", share),
@@ -93,6 +100,40 @@ class Metrics:
         ]
 
 
+def _packets_completed(rows: Sequence[Any]) -> dict[int, datetime]:
+    """When each case's packet was first complete (no missing items) after a triage run.
+
+    Triage and every re-run record the missing items on their timeline entries; a triage
+    entry from before they did counts as complete when it was the only run and nothing is
+    missing now.
+    """
+    cases = {row.id: row for row in rows if row.kind != MESSAGE_KIND}
+    if not cases:
+        return {}
+    runs: dict[int, list[tuple[datetime, str, dict[str, Any]]]] = defaultdict(list)
+    for referral_id, at, action, detail in db.session.execute(
+        sa.select(
+            TimelineEvent.referral_id, TimelineEvent.at, TimelineEvent.action, TimelineEvent.detail
+        )
+        .where(
+            TimelineEvent.referral_id.in_(list(cases)),
+            TimelineEvent.action.in_(("triaged", "retriaged")),
+        )
+        .order_by(TimelineEvent.at, TimelineEvent.id)
+    ):
+        runs[referral_id].append((at, action, detail or {}))
+    completed: dict[int, datetime] = {}
+    for referral_id, entries in runs.items():
+        for at, _action, detail in entries:
+            missing = detail.get("missing_items")
+            if missing is None and len(entries) == 1:
+                missing = cases[referral_id].missing_items or []
+            if missing == []:
+                completed[referral_id] = at
+                break
+    return completed
+
+
 def compute(weeks: int = 12) -> Metrics:
     since = now() - timedelta(weeks=weeks)
     rows = db.session.execute(
@@ -102,6 +143,7 @@ def compute(weeks: int = 12) -> Metrics:
             Referral.disease,
             Referral.created_at,
             Referral.acknowledged_at,
+            Referral.missing_items,
         ).where(Referral.created_at >= since)
     ).all()
     ids = [row.id for row in rows]
@@ -122,6 +164,7 @@ def compute(weeks: int = 12) -> Metrics:
             .order_by(TimelineEvent.at)
         ):
             decided_at.setdefault(referral_id, (at, to_status))
+        completed_at = _packets_completed(rows)
         result.needing_info = int(
             db.session.scalar(
                 sa.select(sa.func.count(sa.distinct(InfoRequest.referral_id))).where(
@@ -159,6 +202,10 @@ def compute(weeks: int = 12) -> Metrics:
         result.per_week_disease[week][str(disease_names.get(row.disease, row.disease))] += 1
         if ack_hours is not None:
             result.ack_hours.append(ack_hours)
+        if row.id in completed_at:
+            result.packet_hours.append(
+                (completed_at[row.id] - row.created_at).total_seconds() / 3600
+            )
         if row.id in decided_at:
             at, decision = decided_at[row.id]
             result.decision_hours.append((at - row.created_at).total_seconds() / 3600)
@@ -251,6 +298,7 @@ def timing_items(metrics: Metrics) -> list[tuple[str, float]]:
     items = []
     for label, values in (
         ("acknowledgement", metrics.ack_hours),
+        ("a complete packet", metrics.packet_hours),
         ("decision", metrics.decision_hours),
     ):
         for name, share in (("median", 0.5), ("p90", 0.9)):

@@ -368,6 +368,8 @@ def run_triage(referral_id: int) -> str:
                 "priority": result.priority,
                 "rules_version": result.rules_version,
                 "rule_ids": sorted({r.rule_id for r in result.reasons}),
+                # The metrics read from here when the packet was first complete.
+                "missing_items": list(result.missing_items),
             },
         )
     )

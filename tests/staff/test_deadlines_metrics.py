@@ -233,3 +233,48 @@ def test_family_messages_are_counted_apart_and_the_export_carries_decisions(app:
     assert rows[declined]["decided_at"] != "" and rows[declined]["deadline_breached"] == "no"
     assert rows[child]["decision"] == "" and rows[child]["decided_at"] == ""
     assert rows[message_case]["linked_case"] == child
+
+
+def test_time_to_a_complete_packet_counts_from_receipt_to_the_first_complete_triage(
+    app: Flask,
+) -> None:
+    from intake.models import TimelineEvent, User
+    from intake.services import info_requests
+
+    complete = make_referral(app)  # complete at triage
+    incomplete = make_referral(app, flow_report=False)  # the flow report is missing
+    coordinator = make_user(app, "packet-coord@program.test")
+    with app.app_context(), app.test_request_context():
+        first = db.session.scalar(sa.select(Referral).where(Referral.reference == complete))
+        second = db.session.scalar(sa.select(Referral).where(Referral.reference == incomplete))
+        assert first is not None and second is not None
+        assert first.missing_items == [] and "flow_report" in second.missing_items
+        assert metrics.compute().packet_hours and len(metrics.compute().packet_hours) == 1
+        # The report arrives through the upload link three hours after the referral.
+        user = db.session.get(User, coordinator.id)
+        assert user is not None
+        link = info_requests.request_info(second, user, ["flow_report"], "referrer")
+        from intake.services.referrals import UploadedFile
+        from tests.samples import tiny_pdf
+
+        info_requests.receive_upload(
+            link.id, [UploadedFile("flow_cytometry", "flow.pdf", "application/pdf", tiny_pdf())], {}
+        )
+        second = db.session.scalar(sa.select(Referral).where(Referral.reference == incomplete))
+        assert second is not None and second.missing_items == []
+        db.session.execute(
+            sa.update(Referral)
+            .where(Referral.id == second.id)
+            .values(created_at=second.created_at - timedelta(hours=3))
+        )
+        db.session.commit()
+        figures = metrics.compute()
+        retriaged = db.session.scalars(
+            sa.select(TimelineEvent).where(
+                TimelineEvent.referral_id == second.id, TimelineEvent.action == "retriaged"
+            )
+        ).all()
+        assert retriaged[-1].detail["missing_items"] == []
+    assert sorted(round(h) for h in figures.packet_hours) == [0, 3]
+    summary = dict(figures.summary())
+    assert summary["Median time to a complete packet"] != "–"
