@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
@@ -33,6 +36,30 @@ def _login_limit() -> str:
     return str(current_app.config["LOGIN_RATE_LIMIT"])
 
 
+log = logging.getLogger(__name__)
+SIGN_IN_UNAVAILABLE = (
+    "Sign-in is unavailable for a few minutes while a service restarts. Try again shortly; "
+    "if you are already signed in, you can keep working."
+)
+
+
+def _fails_closed(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Decision traps: sign-in throttling fails closed. When the limiter's shared store
+    (Redis) is down, Flask-Limiter falls back to per-process memory counters, which a guesser
+    spreading attempts over the web workers would outrun: refuse sign-in attempts until the
+    store is back (public forms keep the fallback: a referral is never refused for it)."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if request.method == "POST" and getattr(limiter, "_storage_dead", False):
+            log.warning("sign_in_refused reason=rate_limit_store_unreachable")
+            body = render_template("staff/error.html", code=503, message=SIGN_IN_UNAVAILABLE)
+            return body, 503, {"Retry-After": "60"}
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
 def _pending_user() -> User | None:
     user_id = session.get("pending_user")
     started = session.get("pending_at", 0)
@@ -44,6 +71,7 @@ def _pending_user() -> User | None:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
+@_fails_closed
 def login() -> Response | str | tuple[str, int]:
     if current_user.is_authenticated:
         return redirect(url_for("staff.queue"))
@@ -104,6 +132,7 @@ def _code_failure(user: User) -> str:
 
 @bp.route("/login/code", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
+@_fails_closed
 def second_factor() -> Response | str | tuple[str, int]:
     user = _pending_user()
     if user is None:
@@ -134,6 +163,7 @@ def second_factor() -> Response | str | tuple[str, int]:
 
 @bp.route("/login/enrol", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
+@_fails_closed
 def enrol() -> Response | str | tuple[str, int]:
     user = _pending_user()
     if user is None:

@@ -370,6 +370,43 @@ def test_sign_in_is_throttled_per_client_with_retry_after(app_config: dict[str, 
         db.engine.dispose()
 
 
+def test_sign_in_fails_closed_while_the_limit_store_is_down(
+    app_config: dict[str, Any], app: Flask
+) -> None:
+    """Decision traps: with Redis (the limiter's shared store) unreachable, sign-in attempts
+    are refused with a clear 503 rather than counted per process; public pages still answer."""
+    from intake.extensions import limiter
+    from tests.services import free_port
+
+    user = make_user(app, "store-down@program.test")
+    unreachable = create_app(
+        {
+            **app_config,
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    )
+    client = unreachable.test_client()
+    try:
+        assert client.get("/coordinator/login").status_code == 200  # reading is not limited
+        refused = client.post(
+            "/coordinator/login", data={"email": user.email, "password": PASSWORD}
+        )
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "60"
+        assert "Sign-in is unavailable for a few minutes" in refused.get_data(as_text=True)
+        # The password was not even checked: no second step is waiting.
+        assert client.get("/coordinator/login/code").headers["Location"] == "/coordinator/login"
+        assert client.post("/coordinator/login/code", data={"code": "1"}).status_code == 503
+        # A family's page is not refused for it (the limiter falls back to memory there).
+        assert client.get("/status").status_code == 200
+    finally:
+        # One Limiter serves every app in this process: leave it as the next test expects.
+        limiter._storage_dead = False
+        with unreachable.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
 def test_wrong_totp_codes_also_lock(app: Flask, client: FlaskClient) -> None:
     user = make_user(app, "codes@program.test")
     client.post("/coordinator/login", data={"email": user.email, "password": PASSWORD})
