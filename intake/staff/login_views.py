@@ -51,7 +51,13 @@ def _fails_closed(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if request.method == "POST" and getattr(limiter, "_storage_dead", False):
+        if (
+            request.method == "POST"
+            and current_app.config.get("RATELIMIT_ENABLED")
+            # Flask-Limiter's own flag for "the store failed, counting in memory" (pinned 4.x;
+            # tests/staff/test_auth.py exercises it with an unreachable Redis).
+            and getattr(limiter, "_storage_dead", False)
+        ):
             log.warning("sign_in_refused reason=rate_limit_store_unreachable")
             body = render_template("staff/error.html", code=503, message=SIGN_IN_UNAVAILABLE)
             return body, 503, {"Retry-After": "60"}
