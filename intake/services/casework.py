@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from flask import current_app
+
 from intake.domain import statuses
 from intake.domain.text import N_
 from intake.extensions import db
 from intake.models import CaseNote, Referral, TimelineEvent, User
-from intake.services import audit, cases, info_requests, notifications
+from intake.services import audit, cases, info_requests, notifications, uploads
 from intake.services.auth import now
+from intake.services.referrals import UploadedFile
 
 # family_messages.MESSAGE_KIND (that module imports this one).
 MESSAGE_KIND = "existing_patient_message"
@@ -73,6 +76,58 @@ def assign(
             )
     db.session.commit()
     return changed
+
+
+# How a document reached the program when it did not come through a form or an upload link.
+ARRIVAL_CHANNELS: dict[str, str] = {
+    "fax": N_("Fax"),
+    "email": N_("Email"),
+    "mail": N_("Post"),
+    "in_person": N_("Handed in"),
+    "other": N_("Other"),
+}
+
+
+def add_documents(
+    referral: Referral, actor: User, files: list[UploadedFile], arrived_by: str
+) -> int:
+    """Attach documents that reached the program another way (a fax, an email, the post) to
+    the case, in one transaction, and re-run triage on them: a packet they complete starts its
+    review clock (decision 4). Returns how many were added. The blobs are removed again if the
+    transaction fails (raises uploads.UploadStoreError when the store is unavailable)."""
+    if arrived_by not in ARRIVAL_CHANNELS:
+        raise ValueError(f"unknown channel {arrived_by!r}")
+    config = current_app.config
+    stored: list[str] = []
+    try:
+        uploads.attach(referral.documents, files, config, stored)
+        db.session.add(
+            TimelineEvent(
+                referral_id=referral.id,
+                actor=actor.email,
+                action="documents_added",
+                detail={
+                    "documents": len(files),
+                    "slots": sorted({upload.slot for upload in files}),
+                    "arrived_by": arrived_by,
+                },
+            )
+        )
+        audit.record(
+            audit.CREATE,
+            "document",
+            referral.reference,
+            detail=f"staff:{arrived_by}:{len(files)}",
+            user=actor,
+        )
+        if referral.kind != MESSAGE_KIND:
+            info_requests.retriage(referral, actor=actor.email)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        uploads.discard(stored, config)
+        raise
+    return len(files)
 
 
 def add_note(referral: Referral, actor: User, body: str, contact: str | None = None) -> CaseNote:

@@ -569,18 +569,7 @@ def receive_upload(
     config = current_app.config
     stored: list[str] = []
     try:
-        for upload in files:
-            blob = uploads.store(upload.data, config)
-            stored.append(blob.storage_key)
-            referral.documents.append(
-                uploads.document_for(
-                    blob,
-                    slot=upload.slot,
-                    display_name=upload.display_name,
-                    mime_type=upload.mime_type,
-                    scan_status=upload.scan_status,
-                )
-            )
+        uploads.attach(referral.documents, files, config, stored)
         if answers:
             # A new dict: the JSON column does not track changes inside it.
             entry = {

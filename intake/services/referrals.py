@@ -135,18 +135,7 @@ def store_case(
     referral.answers = submission.answers
     stored: list[str] = []
     try:
-        for upload in submission.files:
-            blob = uploads.store(upload.data, config)
-            stored.append(blob.storage_key)
-            referral.documents.append(
-                uploads.document_for(
-                    blob,
-                    slot=upload.slot,
-                    display_name=upload.display_name,
-                    mime_type=upload.mime_type,
-                    scan_status=upload.scan_status,
-                )
-            )
+        uploads.attach(referral.documents, submission.files, config, stored)
         # Appended before the flush: on the flushed case the collection would be lazy-loaded
         # first, one more query per submission (bench/README.md, Profiles).
         referral.events.append(

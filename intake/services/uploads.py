@@ -11,9 +11,10 @@ import os
 import secrets
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -120,6 +121,36 @@ def document_for(
         scan_status=scan_status,
         scanned_at=utcnow() if scan_status == "clean" else None,
     )
+
+
+class Upload(Protocol):
+    """A checked file waiting to be stored (services.referrals.UploadedFile)."""
+
+    slot: str
+    display_name: str
+    mime_type: str
+    data: bytes
+    scan_status: str
+
+
+def attach(
+    documents: list[Document], files: Iterable[Upload], config: dict[str, Any], stored: list[str]
+) -> None:
+    """Store each file's blob and append its Document row to ``documents`` (a case's
+    collection). Each blob's key goes into ``stored`` as soon as it is written, so the caller
+    can discard them all when its transaction fails."""
+    for upload in files:
+        blob = store(upload.data, config)
+        stored.append(blob.storage_key)
+        documents.append(
+            document_for(
+                blob,
+                slot=upload.slot,
+                display_name=upload.display_name,
+                mime_type=upload.mime_type,
+                scan_status=upload.scan_status,
+            )
+        )
 
 
 def load(storage_key: str, expected_sha256: str, config: dict[str, Any]) -> bytes:

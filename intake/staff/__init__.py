@@ -135,6 +135,7 @@ def init_app(app: Flask) -> None:
     from intake.staff import (  # noqa: F401
         admin_views,
         case_views,
+        document_views,
         family_views,
         login_views,
         upload_views,

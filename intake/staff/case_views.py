@@ -289,7 +289,7 @@ def _status_confirmations(choices: list[tuple[str, str]]) -> list[tuple[str, str
 
 
 def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, Any]:
-    from intake.staff import family_views
+    from intake.staff import document_views, family_views
 
     notes = list(
         db.session.scalars(
@@ -371,6 +371,7 @@ def _detail_context(referral: Referral, user: User, **forms: Any) -> dict[str, A
         "status_error": forms.get("status_error"),
         # Family paths: the message's state and the records-release authorization.
         **family_views.case_extras(referral, user, forms),
+        "documents_form": document_views.documents_form(referral, forms.get("documents_form")),
     }
 
 

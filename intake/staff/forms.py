@@ -163,6 +163,21 @@ class BreakGlassForm(FlaskForm):
             raise ValidationError(_l("Give the reason in a sentence (at least 20 characters)."))
 
 
+class StaffDocumentsForm(FlaskForm):
+    """Documents that reached the program by fax, email or post, attached by a coordinator."""
+
+    document_slot = SelectField(_l("What they are"), choices=[], validate_choice=True)
+    arrived_by = SelectField(
+        _l("How they arrived"),
+        choices=as_choices([(c, _l(label)) for c, label in casework.ARRIVAL_CHANNELS.items()]),
+        validate_choice=True,
+    )
+    staff_documents = MultipleFileField(
+        _l("Files (PDF, PNG or JPEG)"),
+        description=_l("Scan a fax or paper copy to PDF first. Files are checked as on the forms."),
+    )
+
+
 class UploadForm(FlaskForm):
     files = MultipleFileField(_l("Documents (PDF, PNG or JPEG)"))
 
