@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import current_app
 
 from intake.domain import statuses
@@ -10,6 +11,7 @@ from intake.extensions import db
 from intake.models import CaseNote, Referral, TimelineEvent, User
 from intake.services import audit, cases, info_requests, notifications, uploads
 from intake.services.auth import now
+from intake.services.db import take_sqlite_write_lock
 from intake.services.referrals import UploadedFile
 
 # family_messages.MESSAGE_KIND (that module imports this one).
@@ -88,18 +90,33 @@ ARRIVAL_CHANNELS: dict[str, str] = {
 }
 
 
+REDECIDABLE = statuses.REVIEW_CLOCK | {statuses.NEEDS_INFO}
+
+
 def add_documents(
     referral: Referral, actor: User, files: list[UploadedFile], arrived_by: str
 ) -> int:
     """Attach documents that reached the program another way (a fax, an email, the post) to
-    the case, in one transaction, and re-run triage on them: a packet they complete starts its
-    review clock (decision 4). Returns how many were added. The blobs are removed again if the
+    the case, in one transaction, and re-run triage on them while the case awaits its decision:
+    a packet they complete starts its review clock (decision 4); a case waiting for
+    information stays waiting until the coordinator moves it back (what arrived may not be
+    what was asked for). Returns how many were added. The blobs are removed again if the
     transaction fails (raises uploads.UploadStoreError when the store is unavailable)."""
     if arrived_by not in ARRIVAL_CHANNELS:
         raise ValueError(f"unknown channel {arrived_by!r}")
     config = current_app.config
     stored: list[str] = []
     try:
+        # Locked as triage locks it: a triage run or an upload-link answer at the same moment
+        # waits, so the missing items are worked out from every document.
+        take_sqlite_write_lock(db.session)
+        db.session.scalar(
+            sa.select(Referral.id)
+            .where(Referral.id == referral.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        db.session.refresh(referral)
         uploads.attach(referral.documents, files, config, stored)
         db.session.add(
             TimelineEvent(
@@ -120,7 +137,10 @@ def add_documents(
             detail=f"staff:{arrived_by}:{len(files)}",
             user=actor,
         )
-        if referral.kind != MESSAGE_KIND:
+        # Only a case still before its decision: a late fax on a decided or closed case is kept
+        # with it but changes nothing there (nor the metrics); an untriaged case is triaged
+        # with it by the worker.
+        if referral.triaged_at is not None and referral.status in REDECIDABLE:
             info_requests.retriage(referral, actor=actor.email)
         db.session.commit()
     except BaseException:

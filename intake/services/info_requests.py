@@ -569,7 +569,8 @@ def receive_upload(
     config = current_app.config
     stored: list[str] = []
     try:
-        uploads.attach(referral.documents, files, config, stored)
+        if files:  # an answer in words only: the documents are not even loaded
+            uploads.attach(referral.documents, files, config, stored)
         if answers:
             # A new dict: the JSON column does not track changes inside it.
             entry = {

@@ -22,6 +22,7 @@ from intake.staff.forms import StaffDocumentsForm
 
 CARE_TEAM = ("coordinator", "admin")
 SLOTS = [*DOCUMENT_SLOTS, *FAMILY_DOCUMENT_SLOTS]
+NOT_ADDED = "The documents were not added: see “Add documents received another way” below."
 
 
 def documents_form(referral: Referral, form: StaffDocumentsForm | None = None) -> Any:
@@ -29,7 +30,7 @@ def documents_form(referral: Referral, form: StaffDocumentsForm | None = None) -
     if referral.kind == casework.MESSAGE_KIND:
         return None
     form = form or StaffDocumentsForm()
-    form.document_slot.choices = as_choices(SLOTS)
+    form.document_slot.choices = as_choices([("", "Choose…"), *SLOTS])
     return form
 
 
@@ -42,7 +43,7 @@ def add_documents(reference: str) -> Response | tuple[str, int]:
     if form is None:
         return _rerender(referral, 409, status_error="A family's message has no documents.")
     valid = form.validate_on_submit()
-    slot = form.document_slot.data or "other"
+    slot = form.document_slot.data or "unchosen"
     # collect_files reads the doc_<slot> field of the slot chosen (see the public forms).
     files = collect_files(
         SimpleNamespace(**{f"doc_{slot}": form.staff_documents}),
@@ -52,11 +53,17 @@ def add_documents(reference: str) -> Response | tuple[str, int]:
     if files == [] and not form.staff_documents.errors:
         form.staff_documents.errors = ["Choose at least one file."]
     if not valid or not files:
-        return _rerender(referral, documents_form=form)
+        return _rerender(referral, documents_form=form, status_error=NOT_ADDED)
     try:
         added = casework.add_documents(referral, user, files, form.arrived_by.data or "other")
     except UploadStoreError:
         form.staff_documents.errors = ["The files could not be stored just now: try again."]
-        return _rerender(referral, 503, documents_form=form)
-    flash(f"{added} document(s) added to the case; its missing items were checked again.")
+        return _rerender(referral, 503, documents_form=form, status_error=NOT_ADDED)
+    if referral.status == "needs_info":
+        flash(
+            f"{added} document(s) added. The case still waits for the information asked for: "
+            "if this is it, move the case back to review."
+        )
+    else:
+        flash(f"{added} document(s) added to the case; its missing items were checked again.")
     return _back(referral)

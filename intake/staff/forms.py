@@ -166,7 +166,13 @@ class BreakGlassForm(FlaskForm):
 class StaffDocumentsForm(FlaskForm):
     """Documents that reached the program by fax, email or post, attached by a coordinator."""
 
-    document_slot = SelectField(_l("What they are"), choices=[], validate_choice=True)
+    document_slot = SelectField(
+        _l("What they are"),
+        choices=[],
+        validate_choice=True,
+        # No default: an insurance card left as "flow cytometry" would clear a missing item.
+        validators=[DataRequired(message=_l("Choose what the documents are."))],
+    )
     arrived_by = SelectField(
         _l("How they arrived"),
         choices=as_choices([(c, _l(label)) for c, label in casework.ARRIVAL_CHANNELS.items()]),
@@ -175,6 +181,7 @@ class StaffDocumentsForm(FlaskForm):
     staff_documents = MultipleFileField(
         _l("Files (PDF, PNG or JPEG)"),
         description=_l("Scan a fax or paper copy to PDF first. Files are checked as on the forms."),
+        render_kw={"accept": ".pdf,.png,.jpg,.jpeg,application/pdf,image/png,image/jpeg"},
     )
 
 

@@ -154,3 +154,44 @@ def test_only_the_care_team_with_the_case_in_scope_and_a_csrf_token(
     token = csrf_token(with_csrf.get(f"/coordinator/referrals/{reference}").get_data(as_text=True))
     assert post(with_csrf, reference, pdf, csrf_token=token).status_code == 303
     assert len(documents(app, reference)) == 1
+
+
+def test_the_kind_of_document_must_be_chosen(
+    app: Flask, client: FlaskClient, coordinator: Account
+) -> None:
+    reference = make_referral(app, flow_report=False)
+    response = post(client, reference, [(tiny_pdf(), "card.pdf")], document_slot="")
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert "Choose what the documents are." in body and 'id="action-error"' in body
+    assert documents(app, reference) == []
+
+
+def test_a_late_fax_on_a_decided_case_is_kept_but_changes_nothing(
+    app: Flask, client: FlaskClient, coordinator: Account
+) -> None:
+    from tests.staff.helpers import set_referral
+
+    reference = make_referral(app, flow_report=False)
+    set_referral(app, reference, status="accepted")
+    assert post(client, reference, [(tiny_pdf(), "late.pdf")]).status_code == 303
+    after = get_referral(app, reference)
+    assert len(documents(app, reference)) == 1
+    assert "flow_report" in after.missing_items and after.review_due_at is None
+
+
+def test_a_case_waiting_for_information_waits_until_moved_back(
+    app: Flask, client: FlaskClient, coordinator: Account
+) -> None:
+    reference = make_referral(app, flow_report=False)
+    asked = client.post(
+        f"/coordinator/referrals/{reference}/request-info",
+        data={"items": ["flow_report"], "audience": "referrer"},
+    )
+    assert asked.status_code == 303
+    response = post(client, reference, [(tiny_pdf(), "faxed.pdf")])
+    assert response.status_code == 303
+    shown = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "if this is it, move the case back to review" in shown
+    after = get_referral(app, reference)
+    assert after.status == "needs_info" and "flow_report" not in after.missing_items
