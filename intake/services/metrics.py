@@ -126,7 +126,9 @@ def _packets_completed(rows: Sequence[Any]) -> dict[int, datetime]:
     for referral_id, entries in runs.items():
         for at, _action, detail in entries:
             missing = detail.get("missing_items")
-            if missing is None and len(entries) == 1:
+            if missing is None:
+                if len(entries) > 1:
+                    break  # an older triage entry among several runs: unknown, left out
                 missing = cases[referral_id].missing_items or []
             if missing == []:
                 completed[referral_id] = at

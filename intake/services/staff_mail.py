@@ -167,14 +167,26 @@ def queue_security_notice(event: AuditEvent) -> None:
 def send_security_notice(event_id: int) -> str:
     """Email the account's owner about one change; once (an audit row marks it sent)."""
     event = db.session.get(AuditEvent, event_id)
-    if event is None or event.detail not in SECURITY_NOTICES or not event.resource_id:
+    if (
+        event is None
+        or event.resource_type != "staff_user"
+        or event.detail not in SECURITY_NOTICES
+        or not event.resource_id
+    ):
         return "missing"
-    marker = f"security_notice:{event.id}"
-    if db.session.scalar(sa.select(AuditEvent.id).where(AuditEvent.detail == marker)):
-        return "skipped"
-    user = db.session.get(User, int(event.resource_id))
+    # The owner's row locked: two deliveries of the task send one email between them.
+    user = db.session.scalar(
+        sa.select(User).where(User.id == int(event.resource_id)).with_for_update()
+    )
     if user is None:
         return "missing"
+    marker = f"security_notice:{event.id}"
+    sent = db.session.scalar(
+        sa.select(AuditEvent.id).where(AuditEvent.user_id == user.id, AuditEvent.detail == marker)
+    )
+    if sent is not None:
+        db.session.rollback()
+        return "skipped"
     subject, what = SECURITY_NOTICES[event.detail]
     base = current_app.config["PUBLIC_BASE_URL"]
     _send(

@@ -213,6 +213,7 @@ def logout() -> Response:
 @bp.route("/confirm", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
 @staff_required()
+@_fails_closed
 def confirm() -> Response | str | tuple[str, int]:
     """Re-authentication before exports and account changes (ASVS 3.7.1)."""
     user = current_user._get_current_object()  # type: ignore[attr-defined]
