@@ -26,11 +26,12 @@ from flask import current_app
 from intake.extensions import db
 from intake.models import StaffSession, User, utcnow
 from intake.models.staff import STAFF_ROLES
-from intake.services import alerts, outbox
+from intake.services import alerts, audit, outbox
 from intake.services.routing import CASE_KINDS
 
 MIN_PASSWORD_LENGTH = 12
 SIGNIN_NOTICE_TASK = "staff.signin_notice"
+SECURITY_NOTICE_TASK = "staff.security_notice"
 LOCKOUT_NOTICE_TASK = "staff.lockout_notice"
 # How stale a staff session's last-seen time may get before a request records it again.
 TOUCH_SECONDS = 30
@@ -253,6 +254,7 @@ def verify_totp(user: User, code: str) -> bool:
             user.failed_attempts = 0
             if user.totp_enrolled_at is None:
                 user.totp_enrolled_at = now()
+                record_security_change(user, "totp_enrolled")
             db.session.commit()
             return True
     record_failure(user)
@@ -286,6 +288,7 @@ def new_recovery_codes(user: User) -> list[str]:
         raw = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(10))
         codes.append(f"{raw[:5]}-{raw[5:]}")
     user.recovery_code_hashes = [_recovery_hash(code) for code in codes]
+    record_security_change(user, "recovery_codes_new")
     db.session.commit()
     return codes
 
@@ -298,17 +301,29 @@ def use_recovery_code(user: User, code: str) -> bool:
         return False
     user.recovery_code_hashes = [h for h in user.recovery_code_hashes if h != digest]
     user.failed_attempts = 0
+    record_security_change(user, "recovery_code_used")
     db.session.commit()
     return True
 
 
-def reset_totp(user: User) -> None:
+def reset_totp(user: User, admin: User) -> None:
+    """An admin's reset of ``user``'s second factor (enrolled again at the next sign-in)."""
     user.totp_secret = None
     user.totp_enrolled_at = None
     user.totp_last_step = 0
     user.recovery_code_hashes = []
     end_all_sessions(user, "totp_reset")
+    record_security_change(user, "reset_totp", by=admin)
     db.session.commit()
+
+
+def record_security_change(user: User, detail: str, *, by: User | None = None) -> None:
+    """The audit row of a change to how ``user`` signs in, and the owner's notice of it
+    (staff_mail.SECURITY_NOTICES), in the change's own transaction: committed together or
+    not at all (H-9, ASVS 2.5.5)."""
+    event = audit.record(audit.UPDATE, "staff_user", user.id, detail=detail, user=by or user)
+    db.session.flush()
+    outbox.add_event(db.session, SECURITY_NOTICE_TASK, event.id)
 
 
 # -- sessions --------------------------------------------------------------------------

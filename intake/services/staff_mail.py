@@ -125,7 +125,7 @@ def send_lockout_notice(user_id: int, day: str) -> str:
 
 # -- changes to how the account is secured (H-9, ASVS 2.5.5) -------------------------------
 
-SECURITY_TASK = "staff.security_notice"
+SECURITY_TASK = auth.SECURITY_NOTICE_TASK
 # Audit details that change how an account signs in, and what the owner is told of each.
 SECURITY_NOTICES: dict[str, tuple[str, str]] = {
     "password_reset": (
@@ -154,14 +154,6 @@ SECURITY_NOTICES: dict[str, tuple[str, str]] = {
         "{program} coordinator account.",
     ),
 }
-
-
-def queue_security_notice(event: AuditEvent) -> None:
-    """Queue the owner's notice of a change recorded by ``event`` (its audit row), in the
-    caller's transaction: the notice goes out once the change is committed, and only then."""
-    if event.detail in SECURITY_NOTICES:
-        db.session.flush()
-        outbox.add_event(db.session, SECURITY_TASK, event.id)
 
 
 def send_security_notice(event_id: int) -> str:
@@ -393,8 +385,9 @@ def complete_reset(reset_id: int, password: str) -> User:
     # Any other link still in a mailbox would let whoever holds it set the password again.
     _spend_links(user.id, reset.used_at)
     auth.end_all_sessions(user, "password_reset")
-    detail = "password_set" if first else "password_reset"
-    event = audit.record(audit.UPDATE, "staff_user", user.id, detail=detail, user=user)
-    queue_security_notice(event)
+    if first:
+        audit.record(audit.UPDATE, "staff_user", user.id, detail="password_set", user=user)
+    else:
+        auth.record_security_change(user, "password_reset")
     db.session.commit()
     return user

@@ -84,7 +84,10 @@ def user_action(user_id: int) -> Response:
     elif form.action.data == "activate":
         account.active = True
     elif form.action.data == "reset_totp":
-        auth.reset_totp(account)
+        # Its own audit row and the owner's notice, in the reset's transaction.
+        auth.reset_totp(account, _user())
+        flash(f"{account.email}: reset totp done.")
+        return redirect(url_for("staff.users"), code=303)
     detail = form.action.data
     if form.action.data == "set_queues":
         # Staffing changes move people between queues; scope is read on every request, so
@@ -104,10 +107,7 @@ def user_action(user_id: int) -> Response:
         # New rights (or fewer) start with a fresh sign-in.
         auth.end_all_sessions(account, "role_changed")
         detail = f"role:{role}"
-    # The owner hears of a second-factor reset (staff_mail.SECURITY_NOTICES).
-    staff_mail.queue_security_notice(
-        audit.record(audit.UPDATE, "staff_user", account.id, detail=detail, user=_user())
-    )
+    audit.record(audit.UPDATE, "staff_user", account.id, detail=detail, user=_user())
     db.session.commit()
     flash(f"{account.email}: {form.action.data.replace('_', ' ')} done.")
     return redirect(url_for("staff.users"), code=303)

