@@ -823,7 +823,8 @@ def test_revocation_closes_open_links_to_the_doctors_and_resumes_review(
     assert events(app, reference, "status_changed")[-1]["reason"] == "auth_revoked"
 
 
-def _expire(app: Flask, reference: str, on: date) -> None:
+def set_authorization(app: Flask, reference: str, **values: Any) -> None:
+    """Change the case's authorization row directly (dates a test needs in the past)."""
     with app.app_context():
         db.session.execute(
             sa.update(Authorization)
@@ -831,9 +832,13 @@ def _expire(app: Flask, reference: str, on: date) -> None:
                 Authorization.referral_id
                 == sa.select(Referral.id).where(Referral.reference == reference).scalar_subquery()
             )
-            .values(expires_on=on)
+            .values(**values)
         )
         db.session.commit()
+
+
+def _expire(app: Flask, reference: str, on: date) -> None:
+    set_authorization(app, reference, expires_on=on)
 
 
 def test_an_expired_authorization_also_stops_requests_to_the_doctors(

@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from intake.extensions import db
-from intake.models import Authorization, InfoRequest, Referral
+from intake.models import InfoRequest, Referral
 from intake.services import auth
 from tests.staff.helpers import Account, audit_count, get_referral
 from tests.staff.test_family_casework import (
@@ -26,21 +26,13 @@ from tests.staff.test_family_casework import (
     program_today,
     revoke,
     second_opinion_case,
+    set_authorization,
     the_authorization,
 )
 
 
 def signed_days_ago(app: Flask, reference: str, days: int) -> None:
-    with app.app_context():
-        db.session.execute(
-            sa.update(Authorization)
-            .where(
-                Authorization.referral_id
-                == sa.select(Referral.id).where(Referral.reference == reference).scalar_subquery()
-            )
-            .values(signed_at=auth.now() - timedelta(days=days))
-        )
-        db.session.commit()
+    set_authorization(app, reference, signed_at=auth.now() - timedelta(days=days))
 
 
 def open_links(app: Flask, reference: str) -> int:
