@@ -8,10 +8,12 @@ import uuid
 from collections.abc import Callable
 
 from flask import Flask, current_app, render_template, request
-from flask_babel import force_locale, format_decimal
+from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+from intake.i18n import STAFF_PREFIX
 
 log = logging.getLogger("intake.errors")
 
@@ -59,17 +61,17 @@ def _render_error(code: int, correlation_id: str | None = None) -> tuple[str, in
             "mb": current_app.config["MAX_UPLOAD_MB"],
             "total": max_request_mb(),
         }
-    if request.path.startswith("/coordinator"):
-        # Staff keep their workspace (navigation, sign-out) and its language, English. The
-        # page reads the signed-in user; if that fails too (database down), the plain page.
+    if request.path.startswith(STAFF_PREFIX):
+        # Staff keep their workspace (navigation, sign-out) and its language, English (the
+        # locale selector gives English under STAFF_PREFIX). The page reads the signed-in
+        # user; if that fails too (database down), the plain page.
         try:
-            with force_locale("en"):
-                return render_template(
-                    "staff/error.html",
-                    code=code,
-                    message=str(message),
-                    correlation_id=correlation_id,
-                ), code
+            return render_template(
+                "staff/error.html",
+                code=code,
+                message=str(message),
+                correlation_id=correlation_id,
+            ), code
         except Exception:  # noqa: BLE001
             log.warning("staff_error_page_unavailable code=%s", code)
     return render_template(
